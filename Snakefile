@@ -1,0 +1,22 @@
+from snakemake.utils import min_version, validate
+
+
+min_version("9.19")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/splits.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        ALL_TARGETS,

@@ -1,0 +1,1 @@
+"""hwbench: reproducible handwriting-recognition benchmarks."""

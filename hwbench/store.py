@@ -1,0 +1,128 @@
+"""The processed-dataset format and atomic file writes.
+
+A processed dataset is a folder with ``images.npy`` (uint8, N x 28 x 28, white
+ink on black like MNIST) and ``meta.csv`` (one row per image). Every writer in
+hwbench goes through :func:`atomic_path` so a killed job never leaves a file
+that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+META_COLUMNS = ["label", "label_name", "script", "writer", "pen", "source_split"]
+IMAGES_FILE = "images.npy"
+META_FILE = "meta.csv"
+
+
+class DatasetFormatError(ValueError):
+    """A processed dataset on disk does not have the expected layout."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary file keeps the target's suffix so libraries that pick a format
+    from the extension (numpy, matplotlib, torch) behave the same.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_csv(path: str | os.PathLike, frame: pd.DataFrame, **kwargs) -> None:
+    kwargs.setdefault("index", False)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, **kwargs)
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+
+
+@dataclass
+class Processed:
+    """A processed dataset held in memory."""
+
+    images: np.ndarray  # uint8, N x 28 x 28
+    meta: pd.DataFrame  # META_COLUMNS, N rows
+
+    def subset(self, mask_or_index) -> Processed:
+        index = np.asarray(mask_or_index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        return Processed(self.images[index], self.meta.iloc[index].reset_index(drop=True))
+
+
+def validate_meta(meta: pd.DataFrame, n_images: int, where: str) -> None:
+    missing = [c for c in META_COLUMNS if c not in meta.columns]
+    if missing:
+        raise DatasetFormatError(f"{where}: missing columns {missing}; expected {META_COLUMNS}")
+    if len(meta) != n_images:
+        raise DatasetFormatError(f"{where}: {len(meta)} rows but {n_images} images")
+
+
+def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataFrame) -> None:
+    """Write ``images.npy`` and ``meta.csv`` into ``folder`` (each atomically)."""
+    folder = Path(folder)
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    if images.ndim != 3:
+        raise DatasetFormatError(f"{folder}: images must be N x H x W, got shape {images.shape}")
+    validate_meta(meta, len(images), str(folder / META_FILE))
+    write_npy(folder / IMAGES_FILE, images)
+    write_csv(folder / META_FILE, meta[META_COLUMNS + [c for c in meta if c not in META_COLUMNS]])
+
+
+def load_processed(folder: str | os.PathLike, mmap: bool = False) -> Processed:
+    """Read a processed dataset, checking that images and meta agree."""
+    folder = Path(folder)
+    images_path, meta_path = folder / IMAGES_FILE, folder / META_FILE
+    for p in (images_path, meta_path):
+        if not p.exists():
+            raise FileNotFoundError(
+                f"{p} not found: build it first, e.g. `snakemake --cores all {p}`"
+            )
+    images = np.load(images_path, mmap_mode="r" if mmap else None)
+    meta = pd.read_csv(meta_path, keep_default_na=False, dtype={"label_name": str, "writer": str})
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise DatasetFormatError(
+            f"{images_path}: expected uint8 N x H x W, got {images.dtype} {images.shape}"
+        )
+    validate_meta(meta, len(images), str(meta_path))
+    return Processed(images, meta)
+
+
+def read_split(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a split file: ``index``, ``split`` (and ``resample`` where the scheme has them)."""
+    frame = pd.read_csv(path)
+    if not {"index", "split"} <= set(frame.columns):
+        raise DatasetFormatError(f"{path}: a split file needs columns 'index' and 'split'")
+    return frame

@@ -4,16 +4,28 @@
 # imports as named inputs. Snakemake compares small inputs by checksum, so an
 # edit reruns exactly the affected jobs and a mere touch reruns nothing
 # (profiles/default drops the mtime-based "code" trigger).
+import os
 
 # Targets of `rule all`; each rule file appends its headline outputs.
 ALL_TARGETS = []
 
 
+def repo_path(path):
+    """A path inside the hwbench checkout, usable from any --directory.
+
+    Relative when the working directory is the checkout (short, readable logs),
+    absolute otherwise (tests run the real Snakefile in a temporary folder).
+    """
+    full = os.path.join(workflow.basedir, path)
+    rel = os.path.relpath(full)
+    return full if rel.startswith("..") else rel
+
+
 def hw(*modules):
     """Paths of hwbench modules (relative to hwbench/) a rule depends on."""
-    return [f"hwbench/{m}" for m in modules]
+    return [repo_path(f"hwbench/{m}") for m in modules]
 
 
 def script_path(name):
     """Path of an adapter script, for listing it as a named input."""
-    return f"workflow/scripts/{name}"
+    return repo_path(f"workflow/scripts/{name}")

@@ -1,0 +1,82 @@
+"""Shared test helpers: run the real Snakefile in a temporary folder."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def deep_update(base: dict, overrides: dict) -> dict:
+    """Return ``base`` with ``overrides`` merged in, mappings merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def write_config(workdir: Path, overrides: dict | None = None, base: Path | None = None) -> Path:
+    """Write ``workdir/config.yaml``: the repo's config.yaml (or ``base``) plus overrides."""
+    config = yaml.safe_load((base or REPO / "config.yaml").read_text(encoding="utf-8"))
+    config = deep_update(config, overrides or {})
+    path = Path(workdir) / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def run_snakemake(
+    workdir: Path, *args: str, cores: int = 2, check: bool = True, timeout: float = 1200
+) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with ``workdir`` as working directory."""
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--cores", str(cores), *args]
+    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-5000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+_STAT_ROW = re.compile(r"^(\S+)\s+(\d+)$")
+
+
+def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
+    """Rule name -> job count that ``snakemake -n`` would run (empty when up to date)."""
+    proc = run_snakemake(workdir, "-n", *targets)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    counts: dict[str, int] = {}
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "Job stats:")
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        match = _STAT_ROW.match(line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty working folder for a Snakemake run."""
+    path = tmp_path / "run"
+    path.mkdir()
+    return path

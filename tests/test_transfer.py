@@ -16,7 +16,7 @@ from hwbench.store import Processed
 from hwbench.studies import transfer as tr
 from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
 
-MODEL = {"name": "small_cnn", "stem": "cifar", "in_channels": 1, "normalize": "none"}
+MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "none"}
 TRAIN = {
     "epochs": 1,
     "batch_size": 16,
@@ -103,7 +103,7 @@ def test_select_task_from_split_file_and_errors():
 
 def source_model(classes, seed=0):
     torch.manual_seed(seed)
-    model, _ = tr.transfer_model("control", MODEL, 28, classes)
+    model, _ = tr.transfer_model("control", MODEL, classes)
     with torch.no_grad():  # non-trivial BatchNorm statistics, as after pre-training
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
@@ -118,22 +118,22 @@ def test_shared_head_keeps_source_rows_of_shared_classes():
     src = source_model(digits)
     state = {k: v.clone() for k, v in src.state_dict().items()}
     torch.manual_seed(1)
-    model, trainable = tr.transfer_model("finetuned", MODEL, 28, both, state, digits, "shared")
+    model, trainable = tr.transfer_model("finetuned", MODEL, both, state, digits, "shared")
     assert trainable is None and model.head.out_features == 62
     assert torch.equal(model.head.weight[:10], state["head.weight"])
     assert torch.equal(model.head.bias[:10], state["head.bias"])
     assert torch.equal(model.body[0].weight, state["body.0.weight"])
     # same classes: the whole source model, head included
-    same, _ = tr.transfer_model("frozen", MODEL, 28, digits, state, digits, "shared")
+    same, _ = tr.transfer_model("frozen", MODEL, digits, state, digits, "shared")
     for k, v in same.state_dict().items():
         assert torch.equal(v, state[k]), k
     # letters share nothing with digits; fresh never copies
-    letters, _ = tr.transfer_model("frozen", MODEL, 28, both[10:], state, digits, "shared")
-    fresh, _ = tr.transfer_model("frozen", MODEL, 28, digits, state, digits, "fresh")
+    letters, _ = tr.transfer_model("frozen", MODEL, both[10:], state, digits, "shared")
+    fresh, _ = tr.transfer_model("frozen", MODEL, digits, state, digits, "fresh")
     assert not torch.equal(fresh.head.weight, state["head.weight"])
     assert letters.head.out_features == 52
     with pytest.raises(ValueError, match="needs the source"):
-        tr.transfer_model("frozen", MODEL, 28, digits)
+        tr.transfer_model("frozen", MODEL, digits)
 
 
 def tiny_task(classes, n=64, seed=0) -> tr.TaskData:
@@ -148,10 +148,10 @@ def test_frozen_step_changes_only_the_final_layer_and_keeps_bn_statistics(tmp_pa
     letters = tr.task_classes(["latin_letters"])
     state = {k: v.clone() for k, v in source_model(digits).state_dict().items()}
     torch.manual_seed(0)
-    model, trainable = tr.transfer_model("frozen", MODEL, 28, letters, state, digits)
+    model, trainable = tr.transfer_model("frozen", MODEL, letters, state, digits)
     assert trainable == ["head"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tr.train_run(model, trainable, tiny_task(letters), MODEL, TRAIN, 28, 0, tmp_path, "cpu")
+    tr.train_run(model, trainable, tiny_task(letters), MODEL, TRAIN, 0, tmp_path, "cpu")
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"head.weight", "head.bias"}
@@ -163,9 +163,9 @@ def test_finetuned_step_changes_every_layer(tmp_path):
     digits = tr.task_classes(["latin_digits"])
     state = {k: v.clone() for k, v in source_model(digits).state_dict().items()}
     torch.manual_seed(0)
-    model, trainable = tr.transfer_model("finetuned", MODEL, 28, digits, state, digits)
+    model, trainable = tr.transfer_model("finetuned", MODEL, digits, state, digits)
     before = {k: v.clone() for k, v in model.named_parameters()}
-    tr.train_run(model, trainable, tiny_task(digits), MODEL, TRAIN, 28, 0, tmp_path, "cpu")
+    tr.train_run(model, trainable, tiny_task(digits), MODEL, TRAIN, 0, tmp_path, "cpu")
     unchanged = [k for k, v in model.named_parameters() if torch.equal(before[k], v)]
     assert unchanged == []
     bn_mean = model.body[1].running_mean
@@ -198,21 +198,12 @@ def test_early_stop_when_test_loss_changes_less_than_eps():
 def test_fit_stops_on_a_flat_test_loss(tmp_path):
     digits = tr.task_classes(["latin_digits"])
     torch.manual_seed(0)
-    model, _ = tr.transfer_model("control", MODEL, 28, digits)
+    model, _ = tr.transfer_model("control", MODEL, digits)
     flat = {**TRAIN, "epochs": 5, "lr": 1e-12, "stop_eps": 1e-5}
-    out = tr.train_run(model, ["head"], tiny_task(digits), MODEL, flat, 28, 0, tmp_path, "cpu")
+    out = tr.train_run(model, ["head"], tiny_task(digits), MODEL, flat, 0, tmp_path, "cpu")
     assert out["summary"]["epochs_run"] == 2 and out["stop_reason"] == "plateau"
-    out = tr.train_run(
-        model,
-        ["head"],
-        tiny_task(digits),
-        MODEL,
-        {**flat, "stop_eps": None},
-        28,
-        0,
-        tmp_path / "b",
-        "cpu",
-    )
+    never = {**flat, "stop_eps": None}
+    out = tr.train_run(model, ["head"], tiny_task(digits), MODEL, never, 0, tmp_path / "b", "cpu")
     assert out["summary"]["epochs_run"] == 5
 
 

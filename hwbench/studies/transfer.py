@@ -169,18 +169,19 @@ def load_task(
 # --- models -----------------------------------------------------------------------
 
 
-def make_model(model_cfg: Mapping, num_classes: int, input_size: int):
-    """The study's network (``model`` config section) with ``num_classes`` outputs."""
-    from hwbench.models import build_model
+def make_model(model_cfg: Mapping, num_classes: int):
+    """The study's network (``model`` section, model.schema.yaml) with ``num_classes`` outputs.
 
-    return build_model(
-        model_cfg["name"],
-        num_classes,
-        in_channels=model_cfg["in_channels"],
-        stem=model_cfg["stem"],
-        pretrained=None,
-        input_size=input_size,
-    )
+    ImageNet weights are refused: control runs must start from random weights.
+    """
+    from hwbench.models import model_from_config
+
+    if model_cfg.get("pretrained"):
+        raise ValueError(
+            f"transfer.model.pretrained = {model_cfg['pretrained']!r}: the control runs start "
+            "from random weights and the others from the source model; set it to null"
+        )
+    return model_from_config(model_cfg, num_classes)
 
 
 def transfer_head(model, source_classes: Sequence[str], target_classes, head_init: str):
@@ -214,7 +215,6 @@ def transfer_head(model, source_classes: Sequence[str], target_classes, head_ini
 def transfer_model(
     mode: str,
     model_cfg: Mapping,
-    input_size: int,
     target_classes: Sequence[str],
     source_state: Mapping | None = None,
     source_classes: Sequence[str] | None = None,
@@ -230,10 +230,10 @@ def transfer_model(
     if mode not in MODES:
         raise ValueError(f"transfer mode {mode!r}; choose one of {list(MODES)}")
     if mode == "control":
-        return make_model(model_cfg, len(target_classes), input_size), None
+        return make_model(model_cfg, len(target_classes)), None
     if source_state is None or source_classes is None:
         raise ValueError(f"mode {mode!r} needs the source model's weights and classes")
-    model = make_model(model_cfg, len(source_classes), input_size)
+    model = make_model(model_cfg, len(source_classes))
     model.load_state_dict(source_state)
     copied = transfer_head(model, source_classes, target_classes, head_init)
     log.info("%s: source weights loaded, %d head rows kept from the source", mode, copied)
@@ -241,35 +241,24 @@ def transfer_model(
 
 
 def train_config(train_cfg: Mapping, seed: int, trainable: list[str] | None = None):
-    """The engine's TrainConfig for one run: the paper's early stop on the test loss."""
+    """The engine's TrainConfig of one run (``train`` section, train.schema.yaml).
+
+    The study fixes what its protocol needs: the run's seed, the early stop watching
+    the test loss (the paper's |L_test(k) - L_test(k-1)| < stop_eps) and the trainable
+    parameters of the mode.
+    """
     from hwbench.engine import TrainConfig
 
-    return TrainConfig(
-        epochs=train_cfg["epochs"],
-        batch_size=train_cfg["batch_size"],
-        optimizer=train_cfg["optimizer"],
-        lr=train_cfg["lr"],
-        weight_decay=train_cfg["weight_decay"],
-        seed=seed,
-        monitor="test_loss",
-        mode="min",
-        stop_eps=train_cfg["stop_eps"],
-        trainable=trainable,
+    return TrainConfig.from_dict(
+        train_cfg, seed=seed, monitor="test_loss", mode="min", trainable=trainable
     )
 
 
-def to_input(x: torch.Tensor, model_cfg: Mapping, input_size: int, device) -> torch.Tensor:
-    """uint8 images -> the model's float input, resized to ``input_size`` once for all."""
-    from hwbench.data import to_model_input
+def to_input(x: torch.Tensor, model_cfg: Mapping, device) -> torch.Tensor:
+    """uint8 images -> the model's float input (resized to ``input_size`` once for all)."""
+    from hwbench.data import input_options, to_model_input
 
-    size = None if tuple(x.shape[-2:]) == (input_size, input_size) else input_size
-    return to_model_input(
-        x,
-        device,
-        size=size,
-        channels=model_cfg["in_channels"],
-        normalize=model_cfg["normalize"],
-    )
+    return to_model_input(x, device, **input_options(model_cfg))
 
 
 # --- per-epoch metrics -------------------------------------------------------------
@@ -307,7 +296,6 @@ def train_run(
     data: TaskData,
     model_cfg: Mapping,
     train_cfg: Mapping,
-    input_size: int,
     seed: int,
     run_dir: str | Path,
     device=None,
@@ -320,8 +308,8 @@ def train_run(
     from hwbench.engine import fit, pick_device
 
     device = pick_device() if device is None else torch.device(device)
-    train = {"x": to_input(data.x_train, model_cfg, input_size, device), "y": data.y_train}
-    test = {"x": to_input(data.x_test, model_cfg, input_size, device), "y": data.y_test}
+    train = {"x": to_input(data.x_train, model_cfg, device), "y": data.y_train}
+    test = {"x": to_input(data.x_test, model_cfg, device), "y": data.y_test}
     result = fit(
         model,
         train,
@@ -346,7 +334,7 @@ def train_run(
 
 
 def source_job(
-    processed_dir, split_csv, task: Mapping, model_cfg, train_cfg, input_size, seed, run_dir
+    processed_dir, split_csv, task: Mapping, model_cfg, train_cfg, seed, run_dir
 ) -> dict:
     """Pre-train the source model of ``task``; run_dir/model.pt is what transfers start from."""
     from hwbench.engine import seed_everything
@@ -354,8 +342,8 @@ def source_job(
     data = load_task(processed_dir, task, split_csv)
     log.info("source task %s", data.describe())
     seed_everything(seed)
-    model, _ = transfer_model("control", model_cfg, input_size, data.classes)
-    return train_run(model, None, data, model_cfg, train_cfg, input_size, seed, run_dir)
+    model, _ = transfer_model("control", model_cfg, data.classes)
+    return train_run(model, None, data, model_cfg, train_cfg, seed, run_dir)
 
 
 def transfer_job(
@@ -365,7 +353,6 @@ def transfer_job(
     mode: str,
     model_cfg,
     train_cfg,
-    input_size,
     seed,
     run_dir,
     source_model=None,
@@ -382,10 +369,8 @@ def transfer_job(
         state = torch.load(source_model, map_location="cpu", weights_only=True)
         classes = list(source_eval["classes"])
     seed_everything(seed)
-    model, trainable = transfer_model(
-        mode, model_cfg, input_size, data.classes, state, classes, head_init
-    )
-    out = train_run(model, trainable, data, model_cfg, train_cfg, input_size, seed, run_dir)
+    model, trainable = transfer_model(mode, model_cfg, data.classes, state, classes, head_init)
+    out = train_run(model, trainable, data, model_cfg, train_cfg, seed, run_dir)
     if mode != "control":
         out["source_classes"] = classes
         out["source_model"] = str(source_model)

@@ -75,7 +75,6 @@ def tr_train_params(wildcards):
         "target": TR["tasks"][TR["sets"][wildcards.set]["target"]],
         "model": TR["model"],
         "train": TR["train"],
-        "input_size": TR["input_size"],
     }
     if wildcards.mode != "control":
         params["head_init"] = TR["head_init"]
@@ -116,7 +115,6 @@ rule transfer_source:
         task=lambda wildcards: TR["tasks"][wildcards.task],
         model=TR["model"],
         train=TR["train"],
-        input_size=TR["input_size"],
     wildcard_constraints:
         seed=r"\d+",
     threads: TR["resources"]["threads"]

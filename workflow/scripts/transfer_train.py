@@ -19,9 +19,7 @@ with job_log(smk.log[0]) as log:
     split_csv = smk.input.get("split")
     if smk.rule == "transfer_source":
         p = smk.params
-        out = transfer.source_job(
-            processed, split_csv, p.task, p.model, p.train, p.input_size, seed, run_dir
-        )
+        out = transfer.source_job(processed, split_csv, p.task, p.model, p.train, seed, run_dir)
         out |= {"task": smk.wildcards.task, "role": "source"}
     else:
         job = smk.params.job
@@ -36,7 +34,6 @@ with job_log(smk.log[0]) as log:
             mode,
             job["model"],
             job["train"],
-            job["input_size"],
             seed,
             run_dir,
             source_model=smk.input.get("source_model"),

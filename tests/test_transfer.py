@@ -80,6 +80,28 @@ def test_select_task_by_character_and_source_split():
     ).y_train.tolist() == [3]
 
 
+def test_nist_tasks_match_the_registry_subsets_and_hsf4_split():
+    """config/paper.yaml's NIST tasks select what hwbench.datasets' helpers select."""
+    nist = pytest.importorskip("hwbench.datasets.nist")
+    chars = tr.task_classes(["latin_digits", "latin_letters"])
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 62, 300)
+    parts = rng.choice(["hsf_0", "hsf_1", "hsf_2", "hsf_3", "hsf_4", "hsf_6", "hsf_7"], 300)
+    data = processed([chars[i] for i in labels], parts)
+    data.meta["label"] = labels
+    split = {"scheme": "source_split", "test": ["hsf_4"]}
+    for subset, charsets in (
+        ("digits", ["latin_digits"]),
+        ("letters", ["latin_letters"]),
+        ("all", ["latin_digits", "latin_letters"]),
+    ):
+        ref = nist.select_nist(data, subset)
+        roles = nist.transfer_split(ref.meta)
+        got = tr.select_task(data, {"charsets": charsets, "split": split})
+        assert got.y_train.tolist() == ref.meta["label"][roles == "train"].tolist()
+        assert got.y_test.tolist() == ref.meta["label"][roles == "test"].tolist()
+
+
 def test_select_task_from_split_file_and_errors():
     data = processed(list("0123456789"), [""] * 10)
     frame = pd.DataFrame({"index": range(10), "split": ["train"] * 6 + ["val"] * 2 + ["app"] * 2})

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
+import urllib3
 from tqdm import tqdm
 
 from hwbench.datasets.registry import DatasetSpec, Payload, RemoteFile
@@ -277,8 +278,11 @@ def _stream_once(session, url: str, part: Path, entry: RemoteFile, timeout: floa
             progress(total=total, initial=offset, desc=entry.name) as bar,
         ):
             received = 0
-            for block in response.iter_content(CHUNK):
+            # Raw bytes (no Content-Encoding decoding: a .gz must stay as served),
+            # read1 so a dropped connection keeps every byte that arrived.
+            while block := response.raw.read1(CHUNK, decode_content=False):
                 stream.write(block)
+                stream.flush()
                 received += len(block)
                 bar.update(len(block))
         if length is not None and received < int(length):
@@ -350,7 +354,7 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress) ->
             return None
         except _MirrorFailed as exc:
             return str(exc)
-        except (requests.RequestException, ConnectionError, OSError) as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             outcome = f"{type(exc).__name__}: {exc}"
             if attempt < retries:
                 wait = backoff * 2**attempt

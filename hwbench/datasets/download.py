@@ -356,6 +356,8 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress) ->
             return str(exc)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             outcome = f"{type(exc).__name__}: {exc}"
+            if _unreachable(exc) and attempt >= 1:
+                return f"unreachable after {attempt + 1} attempts ({outcome})"
             if attempt < retries:
                 wait = backoff * 2**attempt
                 log.warning(
@@ -363,6 +365,16 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress) ->
                 )
                 time.sleep(wait)
     return f"gave up after {retries + 1} attempts (last: {outcome})"
+
+
+def _unreachable(exc: Exception) -> bool:
+    """No connection could be made at all (offline, DNS, refused): not worth many retries."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc)
+    return isinstance(exc, requests.ConnectionError) and any(
+        key in text for key in ("NameResolutionError", "NewConnectionError", "Connection refused")
+    )
 
 
 def _tqdm(**kwargs):

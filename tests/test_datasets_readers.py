@@ -264,3 +264,24 @@ def test_amharic_says_exactly_what_is_missing(tmp_path):
     assert "stray" in text and "broken.png" in text
     with pytest.raises(ManualDatasetError, match="data.amharic.local_copy"):
         build_manifest("amharic", [], {}, raw_root=tmp_path / "empty")
+
+
+def test_deepwriting_preprocessing_is_undone_up_to_translation():
+    from hwbench.datasets.deepwriting import absolute_strokes, char_segments
+
+    rng = np.random.default_rng(1)
+    absolute = np.column_stack([rng.random(9) * 40, rng.random(9) * 10, np.zeros(9)])
+    lo, hi = np.array([0.0, 0.0, 0.0]), np.array([50.0, 20.0, 1.0])
+    scaled = absolute.copy()
+    scaled[:, :2] = (absolute[:, :2] - lo[:2]) / (hi - lo)[:2]  # json_to_numpy --scale
+    scaled[:, :2] -= scaled[0, :2]  # origin_translation
+    rel = scaled.copy()
+    rel[1:, :2] = np.diff(scaled[:, :2], axis=0)  # relative_representation
+    mean, std = np.array([0.01, -0.02, 0]), np.array([0.3, 0.2, 1])
+    rel[:, :2] = (rel[:, :2] - mean[:2]) / std[:2]  # normalization
+    steps = np.array(["scale", "origin_translation", "relative_representation", "normalization"])
+    data = {"preprocessing": steps, "mean": mean, "std": std, "min": lo, "max": hi}
+    back = absolute_strokes(rel, data)
+    np.testing.assert_allclose(back[:, :2] - back[0, :2], absolute[:, :2] - absolute[0, :2])
+    labels, eoc = np.array([3, 3, 3, 0, 5, 5, 5, 5, 2]), np.array([0, 0, 1, 0, 0, 1, 0, 1, 1])
+    assert list(char_segments(labels, eoc)) == [(0, 3, 3), (3, 4, 0), (4, 6, 5), (6, 8, 5), (8, 9, 2)]

@@ -34,13 +34,28 @@ class DeepWritingFormatError(ValueError):
 def absolute_strokes(strokes: np.ndarray, data: dict) -> np.ndarray:
     """Undo the dataset's standardisation and relative representation: absolute x, y, pen."""
     pts = np.array(strokes, dtype=np.float64)[:, :3]
-    steps = [str(s) for s in np.atleast_1d(data.get("preprocessing", []))]
+    steps = preprocessing_steps(data.get("preprocessing", []))
     if "normalization" in steps:
         mean, std = np.asarray(data["mean"], float), np.asarray(data["std"], float)
         pts[:, :2] = pts[:, :2] * std[:2] + mean[:2]
     if "relative_representation" in steps:
         pts[:, :2] = np.cumsum(pts[:, :2], axis=0)
+    if "scale" in steps and "min" in data and "max" in data:
+        # x and y were scaled to [0, 1] by different ranges: undo it to keep the aspect ratio.
+        span = np.asarray(data["max"], float) - np.asarray(data["min"], float)
+        pts[:, :2] *= span[:2]
     return pts
+
+
+def preprocessing_steps(value) -> list[str]:
+    """The 'preprocessing' entry as a flat list of names (saved as a list or an array)."""
+    out = []
+    for item in np.atleast_1d(np.asarray(value, dtype=object)):
+        if isinstance(item, (list, tuple, np.ndarray)):
+            out += preprocessing_steps(item)
+        else:
+            out.append(str(item))
+    return out
 
 
 def char_segments(char_labels: np.ndarray, eoc_labels: np.ndarray):

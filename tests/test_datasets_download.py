@@ -7,11 +7,11 @@ import json
 import logging
 
 import pytest
-from _datasets_support import FixtureServer, mnist_like, served_spec, write
 
 from hwbench.datasets import registry
 from hwbench.datasets.download import USER_AGENT, ChecksumError, DownloadError, fetch
 from hwbench.datasets.prepare import fetch_file, record_path
+from tests._datasets_support import FixtureServer, mnist_like, served_spec, write
 
 NAMES = tuple(f.name for f in registry.MNIST.files)
 FAST = {"timeout": 5, "retries": 2, "backoff": 0.01}
@@ -174,3 +174,21 @@ def test_registry_entries_are_complete():
     assert [f.name for f in registry.MADBASE.files_for("csv")] == ["madbase_csv.zip"]
     with pytest.raises(KeyError, match="no variant"):
         registry.MADBASE.files_for("zip")
+
+
+def test_rule_helpers_cover_every_dataset():
+    from hwbench.datasets import rules
+    from tests.conftest import REPO
+
+    assert set(rules.READER_CODE) == set(registry.REGISTRY)
+    for name in registry.REGISTRY:
+        assert all((REPO / "hwbench" / m).is_file() for m in rules.reader_code(name))
+    config = {
+        "data": {"madbase": {"local_copy": "/x", "variant": "csv"}, "amharic": {"local_copy": "/y"}}
+    }
+    assert rules.record_targets(config, "madbase") == [
+        "data/raw/madbase/verified/madbase_csv.zip.json"
+    ]
+    assert rules.reader_options(config, "madbase") == {"variant": "csv"}
+    assert rules.reader_options(config, "amharic") == {"local_copy": "/y"}
+    assert rules.record_targets({}, "amharic") == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from _datasets_support import rar_bytes, tar_with_member, write, zip_bytes, zip_with_symlink
 
 from hwbench.datasets.extract import (
     MissingToolError,
@@ -15,6 +14,7 @@ from hwbench.datasets.extract import (
     extract_rar,
     rar_tool,
 )
+from tests._datasets_support import rar_bytes, tar_with_member, write, zip_bytes, zip_with_symlink
 
 HAS_RAR_TOOL = any(shutil.which(t) for t in ("bsdtar", "unar", "7z", "unrar"))
 

@@ -7,7 +7,16 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from _datasets_support import (
+from PIL import Image
+
+from hwbench.datasets import registry, select_nist, transfer_split
+from hwbench.datasets.idx import IdxFormatError, read_idx
+from hwbench.datasets.manual import ManualDatasetError
+from hwbench.datasets.nist import NistFormatError
+from hwbench.datasets.prepare import build_arrays, build_manifest, fetch_file, record_path
+from hwbench.datasets.vocab import AMHARIC77, ARABIC_DIGITS, KANNADA_DIGITS, NIST62
+from hwbench.store import META_COLUMNS, load_processed
+from tests._datasets_support import (
     FixtureServer,
     amharic_folder,
     deepwriting_tar,
@@ -20,15 +29,6 @@ from _datasets_support import (
     served_spec,
     write,
 )
-from PIL import Image
-
-from hwbench.datasets import registry, select_nist, transfer_split
-from hwbench.datasets.idx import IdxFormatError, read_idx
-from hwbench.datasets.manual import ManualDatasetError
-from hwbench.datasets.nist import NistFormatError
-from hwbench.datasets.prepare import build_arrays, build_manifest, fetch_file, record_path
-from hwbench.datasets.vocab import AMHARIC77, ARABIC_DIGITS, KANNADA_DIGITS, NIST62
-from hwbench.store import META_COLUMNS, load_processed
 
 HAS_RAR_TOOL = any(shutil.which(t) for t in ("bsdtar", "unar", "7z", "unrar"))
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
@@ -284,4 +284,10 @@ def test_deepwriting_preprocessing_is_undone_up_to_translation():
     back = absolute_strokes(rel, data)
     np.testing.assert_allclose(back[:, :2] - back[0, :2], absolute[:, :2] - absolute[0, :2])
     labels, eoc = np.array([3, 3, 3, 0, 5, 5, 5, 5, 2]), np.array([0, 0, 1, 0, 0, 1, 0, 1, 1])
-    assert list(char_segments(labels, eoc)) == [(0, 3, 3), (3, 4, 0), (4, 6, 5), (6, 8, 5), (8, 9, 2)]
+    assert list(char_segments(labels, eoc)) == [
+        (0, 3, 3),
+        (3, 4, 0),
+        (4, 6, 5),
+        (6, 8, 5),
+        (8, 9, 2),
+    ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, write_config
 
 from hwbench.datasets import registry
+from tests.conftest import REPO, planned_jobs, write_config
 
 RULE_FILES = [REPO / "workflow/rules" / f for f in ("data.smk", "preprocess.smk", "splits.smk")]
 pytestmark = pytest.mark.skipif(

@@ -128,3 +128,12 @@ def to_model_input(
 def to_device(data: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
     """Move every tensor of a data dict to ``device``."""
     return {k: v.to(device) for k, v in data.items()}
+
+
+def input_options(model_cfg: Mapping) -> dict:
+    """:func:`to_model_input` keywords from a model config section (model.schema.yaml)."""
+    return {
+        "size": model_cfg.get("input_size"),
+        "channels": model_cfg.get("in_channels", 1),
+        "normalize": model_cfg.get("normalize", "none"),
+    }

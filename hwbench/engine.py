@@ -224,7 +224,7 @@ def default_metrics(outputs, data: Data) -> dict[str, float]:
     return classification_metrics(main_output(outputs).float(), data["y"])
 
 
-def _autocast(device: torch.device, enabled: bool):
+def autocast(device: torch.device, enabled: bool):
     if device.type == "cuda" and enabled:
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -250,7 +250,7 @@ def predict(
 
     The caller sets eval mode; outputs stay on ``x``'s device.
     """
-    with _autocast(x.device, amp):
+    with autocast(x.device, amp):
         chunks = [_float(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
     return _cat(chunks)
 
@@ -271,7 +271,7 @@ def evaluate(
     try:
         for start in range(0, n, batch_size):
             batch = {k: v[start : start + batch_size] for k, v in data.items()}
-            with _autocast(batch["x"].device, amp):
+            with autocast(batch["x"].device, amp):
                 out = _float(model(batch["x"]))
                 loss, parts = loss_fn(out, batch)
             m = len(batch["x"])
@@ -552,7 +552,7 @@ def _train_epoch(model, train, loss_fn, opt, generator, bs, device, config, desc
     for start in bar:
         idx = perm[start : start + bs]
         batch = {k: v[idx] for k, v in train.items()}
-        with _autocast(device, config.amp):
+        with autocast(device, config.amp):
             outputs = model(batch["x"])
             loss, parts = loss_fn(outputs, batch)
         opt.zero_grad(set_to_none=True)

@@ -238,3 +238,10 @@ def build_model(
         return Classifier(body, dim, num_classes, head_dropout=0.25)
     body, dim = small_cnn_body(in_channels, input_size)
     return Classifier(body, dim, num_classes)
+
+
+def model_from_config(cfg, num_classes: int) -> Classifier:
+    """:func:`build_model` from a config section shaped by workflow/schemas/model.schema.yaml."""
+    return build_model(
+        num_classes=num_classes, **{k: v for k, v in cfg.items() if k != "normalize"}
+    )

@@ -262,3 +262,44 @@ def test_to_model_input_once_for_all():
     assert plain.shape == (5, 1, 28, 28) and plain.max() == 1.0 and plain.min() == 0.0
     with pytest.raises(ValueError, match="3 channels"):
         hwdata.to_model_input(images, normalize="imagenet")
+
+
+def test_schemas_match_the_code():
+    import dataclasses
+    import inspect
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    from hwbench.models import MODEL_NAMES, build_model
+
+    root = Path(__file__).resolve().parents[1] / "workflow" / "schemas"
+    train = yaml.safe_load((root / "train.schema.yaml").read_text())
+    assert set(train["properties"]) == {f.name for f in dataclasses.fields(TrainConfig)}
+    jsonschema.validate(dataclasses.asdict(TrainConfig()), train)
+    jsonschema.validate(
+        {"epochs": 3, "batch_schedule": [[2, 32], [1, 64]], "patience": None}, train
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"optimiser": "adam"}, train)
+
+    model = yaml.safe_load((root / "model.schema.yaml").read_text())
+    build_args = set(inspect.signature(build_model).parameters) - {"name", "num_classes"}
+    assert set(model["properties"]) == build_args | {"name", "normalize"}
+    assert model["properties"]["name"]["enum"] == list(MODEL_NAMES)
+    assert set(model["properties"]["normalize"]["enum"]) == set(hwdata.NORMALIZATION)
+
+
+def test_model_and_input_from_config():
+    from hwbench.models import model_from_config
+
+    cfg = {"name": "resnet18", "stem": "imagenet", "in_channels": 3, "input_size": 32,
+           "normalize": "imagenet"}  # fmt: skip
+    model = model_from_config(cfg, 5).eval()
+    x = hwdata.to_model_input(
+        torch.zeros(2, 28, 28, dtype=torch.uint8), **hwdata.input_options(cfg)
+    )
+    assert x.shape == (2, 3, 32, 32)
+    with torch.no_grad():
+        assert model(x).shape == (2, 5)

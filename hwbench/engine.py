@@ -617,9 +617,12 @@ def _load_checkpoint(path, fingerprint, model, opt, sched, loss_fn, generator):
         log.warning("%s was written with other settings (%s): starting over", path, changed)
         path.unlink()
         return None
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as err:
+        # A failed load may have copied some tensors: put the initial weights back.
+        model.load_state_dict(initial)
         log.warning("%s does not fit this model (%s): starting over", path, err)
         return None
     opt.load_state_dict(state["optimizer"])

@@ -303,3 +303,16 @@ def test_model_and_input_from_config():
     assert x.shape == (2, 3, 32, 32)
     with torch.no_grad():
         assert model(x).shape == (2, 5)
+
+
+def test_checkpoint_of_another_model_starts_over_from_initial_weights(tmp_path):
+    train = toy_data(64)
+    cfg = TrainConfig(**{**CFG, "epochs": 1})
+    fit(make_model(classes=4), train, cfg, tmp_path / "a")
+    other = make_model(classes=5)  # other head shape, same config
+    reference = make_model(classes=5)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / CHECKPOINT).write_bytes((tmp_path / "a" / CHECKPOINT).read_bytes())
+    fit(other, {"x": train["x"], "y": train["y"] % 5}, cfg, tmp_path / "b")
+    fit(reference, {"x": train["x"], "y": train["y"] % 5}, cfg, tmp_path / "c")
+    assert_same_weights(weights(other), weights(reference))

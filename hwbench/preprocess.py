@@ -227,10 +227,13 @@ def _process_one(img, invert, sigma, border, size, rescale) -> tuple[np.ndarray,
 
 
 def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
-    """Worker: decode and process a chunk of files -> (images, [(pos, reason)], n_empty)."""
+    """Worker: decode and process files -> (images, [(pos, reason)], n_empty).
+
+    A failed file's image is left all-zero; the caller drops it.
+    """
     paths, opts = args
     out = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
-    failed, empty, keep = [], 0, []
+    failed, empty = [], 0
     for i, path in enumerate(paths):
         img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if img is None:
@@ -242,9 +245,8 @@ def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
         except ValueError as err:
             failed.append((i, str(err)))
             continue
-        keep.append(i)
         empty += is_empty
-    return out[keep], failed, empty
+    return out, failed, empty
 
 
 def _array_chunk(args) -> tuple[np.ndarray, int]:
@@ -284,7 +286,7 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
     """Yield ``func(task)`` in order, over a process pool when it pays off."""
     bar = tqdm(total=sum(sizes), desc=desc, unit="img", disable=not progress, mininterval=1.0)
     try:
-        if workers == 1 or len(tasks) == 1:
+        if workers == 1 or len(tasks) <= 1:
             for task, n in zip(tasks, sizes, strict=True):
                 yield func(task)
                 bar.update(n)
@@ -347,9 +349,11 @@ def _preprocess_paths(
     bounds = _chunks(len(paths), workers)
     tasks = [(paths[a:b], opts) for a, b in bounds]
     sizes = [b - a for a, b in bounds]
-    parts, failed, empty = [], [], 0
+    # filled in place: a large dataset is held once, not once more as chunk copies
+    images = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
+    failed, empty = [], 0
     results = _run_chunks(_file_chunk, tasks, workers, sizes, progress, "preprocess")
-    for (start, _), (images, bad, n_empty) in zip(bounds, results, strict=True):
+    for (start, end), (chunk, bad, n_empty) in zip(bounds, results, strict=True):
         for pos, reason in bad:
             if on_error == "stop":
                 results.close()  # shuts the pool down
@@ -359,15 +363,14 @@ def _preprocess_paths(
                     "preprocess.on_error: skip to drop such images and list them in the log."
                 )
             failed.append(start + pos)
-        parts.append(images)
+        images[start:end] = chunk
         empty += n_empty
+    if empty:
+        log.warning("%d image(s) had no ink and became all-zero images", empty)
     if failed:
         names = ", ".join(paths[i] for i in failed)
         log.warning("skipped %d unreadable image(s): %s", len(failed), names)
-    if empty:
-        log.warning("%d image(s) had no ink and became all-zero images", empty)
-    size = opts["size"]
-    images = np.concatenate(parts) if parts else np.zeros((0, size, size), np.uint8)
+        images = np.delete(images, failed, axis=0)
     return images, failed
 
 
@@ -392,16 +395,16 @@ def preprocess_arrays(
     workers = _n_workers(workers)
     bounds = _chunks(len(arrays), workers)
     tasks = [(arrays[a:b], opts, a) for a, b in bounds]
-    parts, empty = [], 0
-    results = _run_chunks(
-        _array_chunk, tasks, workers, [b - a for a, b in bounds], progress, "preprocess"
-    )
-    for images, n_empty in results:
-        parts.append(images)
+    images = np.zeros((len(arrays), size, size), np.uint8)
+    empty = 0
+    sizes = [b - a for a, b in bounds]
+    results = _run_chunks(_array_chunk, tasks, workers, sizes, progress, "preprocess")
+    for (start, end), (chunk, n_empty) in zip(bounds, results, strict=True):
+        images[start:end] = chunk
         empty += n_empty
     if empty:
         log.warning("%d image(s) had no ink and became all-zero images", empty)
-    return np.concatenate(parts) if parts else np.zeros((0, size, size), np.uint8)
+    return images
 
 
 MANIFEST_COLUMNS = ["file", *store.META_COLUMNS]

@@ -210,6 +210,12 @@ def test_preprocess_files_in_parallel_matches_per_image(tmp_path):
     np.testing.assert_array_equal(images, serial)
 
 
+def test_no_files_gives_an_empty_stack():
+    images, failed = pp.preprocess_files([], workers=2, progress=False)
+    assert images.shape == (0, 28, 28) and failed == []
+    assert pp.preprocess_arrays([], workers=2, progress=False).shape == (0, 28, 28)
+
+
 def test_corrupt_file_stops_with_its_name(tmp_path):
     paths = write_images(tmp_path / "img", 40)
     truncate(paths[33])

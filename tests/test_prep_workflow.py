@@ -66,6 +66,8 @@ def test_preprocess_and_splits_rules(workdir):
     assert planned_jobs(workdir, *TARGETS, *ONLY) == {}
     write_config(workdir, {"datasets": ["synth"], "splits": {"adaptation_resamples": 2}})
     assert planned_jobs(workdir, *TARGETS, *ONLY) == {"splits": 1}
+    write_config(workdir, {"datasets": ["synth"], "preprocess": {"workers": 1}})
+    assert planned_jobs(workdir, *TARGETS, *ONLY) == {}  # changes no image
     write_config(workdir, {"datasets": ["synth"], "preprocess": {"sigma": 0.5}})
     assert planned_jobs(workdir, *TARGETS, *ONLY) == {"preprocess": 1, "splits": 3}
 

@@ -31,6 +31,8 @@ rule preprocess:
         dataset="|".join(re.escape(n) for n in PREPROCESS_DATASETS) or "(?!)",
     threads: workflow.cores
     params:
-        preprocess=config["preprocess"],
+        # what decides the images; workers and on_error (read by the script from
+        # the config) change no image, so changing them reruns nothing
+        preprocess={k: config["preprocess"][k] for k in ("sigma", "border", "rescale")},
     script:
         "../scripts/preprocess.py"

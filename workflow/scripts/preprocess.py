@@ -8,13 +8,11 @@ from hwbench.preprocess import preprocess_manifest
 snakemake = snakemake  # noqa: F821, PLW0127 (injected by Snakemake)
 
 with job_log(snakemake.log[0]) as log:
-    cfg = snakemake.params.preprocess
+    cfg = snakemake.config["preprocess"]
     summary = preprocess_manifest(
         snakemake.input.manifest,
         Path(snakemake.output.images).parent,
-        sigma=cfg["sigma"],
-        border=cfg["border"],
-        rescale=cfg["rescale"],
+        **snakemake.params.preprocess,
         workers=cfg["workers"] or snakemake.threads,
         on_error=cfg["on_error"],
     )

@@ -45,7 +45,7 @@ def _null_keys(node, path=""):
     """Keys with a null value: what an unquoted comma in a flow-mapping description leaves."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if value is None:
+            if value is None and key != "default":
                 yield f"{path}/{key}"
             yield from _null_keys(value, f"{path}/{key}")
     elif isinstance(node, list):

@@ -394,8 +394,14 @@ def fit(
     on_epoch_end: Callable | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    fingerprint: Mapping | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``; see the module docstring for the plug-in points.
+
+    ``fingerprint``: extra JSON-able values a checkpoint must match to be resumed,
+    beside the TrainConfig and the training-set size, e.g. checksums of the data or
+    of the weights a run starts from, so a rerun with changed inputs starts over
+    instead of returning the finished old run.
 
     Writes ``metrics.csv``, ``checkpoint.pt``, ``model.pt`` (final weights),
     ``best.pt`` (weights at the best monitored epoch, when monitored) and
@@ -435,7 +441,7 @@ def fit(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, config.lr_milestones, config.lr_gamma)
     generator = torch.Generator().manual_seed(config.seed)
     stopper = EarlyStopping(config.mode, config.patience, config.min_delta, config.stop_eps)
-    fingerprint = {**dataclasses.asdict(config), "n_train": n}
+    fingerprint = {**dataclasses.asdict(config), "n_train": n, **dict(fingerprint or {})}
     history: list[dict] = []
     first_epoch, stop_reason, wall_before = 1, None, 0.0
 

@@ -119,6 +119,21 @@ def test_changed_config_starts_over(tmp_path):
     assert list(pd.read_csv(tmp_path / METRICS)["lr"]) == [0.01, 0.01]
 
 
+def test_changed_extra_fingerprint_starts_over(tmp_path):
+    train = toy_data(64)
+    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    model = make_model()
+    fit(model, train, cfg, tmp_path, fingerprint={"data": "a"})
+    done = weights(model)
+    same = make_model(seed=5)  # other initial weights, same fingerprint: the finished run
+    fit(same, train, cfg, tmp_path, fingerprint={"data": "a"})
+    assert_same_weights(weights(same), done)
+    other = make_model(seed=5)  # changed fingerprint: trained afresh from its own weights
+    result = fit(other, train, cfg, tmp_path, fingerprint={"data": "b"})
+    assert len(result.history) == 2
+    assert not torch.equal(weights(other)["head.weight"], done["head.weight"])
+
+
 def scripted(values, key="score"):
     """An eval_fn returning the given monitored value at each epoch."""
     return lambda model, epoch: {key: values[epoch - 1]}

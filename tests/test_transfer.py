@@ -194,6 +194,23 @@ def test_finetuned_step_changes_every_layer(tmp_path):
     assert not torch.equal(bn_mean, state["body.1.running_mean"])
 
 
+def test_rerun_with_another_source_model_trains_again(tmp_path):
+    """A finished run is reused only when its data and starting weights are the same."""
+    digits = tr.task_classes(["latin_digits"])
+    task = tiny_task(digits)
+
+    def run(source_seed):
+        state = source_model(digits, seed=source_seed).state_dict()
+        torch.manual_seed(0)
+        model, trainable = tr.transfer_model("finetuned", MODEL, digits, state, digits)
+        tr.train_run(model, trainable, task, MODEL, TRAIN, 0, tmp_path, "cpu")
+        return model.head.weight.detach().clone()
+
+    first = run(0)
+    assert torch.equal(run(0), first)  # same inputs: the same run (reused or retrained)
+    assert not torch.equal(run(1), first)  # a new source model: trained from it
+
+
 # --- early stop ----------------------------------------------------------------------
 
 

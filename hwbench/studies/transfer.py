@@ -23,6 +23,7 @@ What is particular to this paper, on top of the shared engine, models and metric
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -290,6 +291,15 @@ def epoch_metrics(classes: Sequence[str]):
 # --- one training job ----------------------------------------------------------------
 
 
+def tensors_sha256(tensors) -> str:
+    """Checksum of tensors' contents (CPU copies), for the engine's checkpoint fingerprint."""
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(str((t.dtype, tuple(t.shape))).encode())
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def train_run(
     model,
     trainable,
@@ -303,10 +313,17 @@ def train_run(
     """Train ``model`` on ``data`` with the engine; the eval.json content of the run.
 
     The engine writes metrics.csv, checkpoint.pt and model.pt (final weights)
-    into ``run_dir`` and resumes an interrupted run from its checkpoint.
+    into ``run_dir`` and resumes an interrupted run from its checkpoint, unless the
+    data or the starting weights (e.g. a retrained source model) differ from the
+    checkpoint's: their checksums are part of its fingerprint.
     """
     from hwbench.engine import fit, pick_device
 
+    fingerprint = {
+        "data_sha256": tensors_sha256([data.x_train, data.y_train, data.x_test, data.y_test]),
+        "init_sha256": tensors_sha256(model.state_dict().values()),
+        "classes": list(data.classes),
+    }
     device = pick_device() if device is None else torch.device(device)
     train = {"x": to_input(data.x_train, model_cfg, device), "y": data.y_train}
     test = {"x": to_input(data.x_test, model_cfg, device), "y": data.y_test}
@@ -318,6 +335,7 @@ def train_run(
         eval_sets={"test": test},
         metrics_fn=epoch_metrics(data.classes),
         device=device,
+        fingerprint=fingerprint,
     )
     history = result.metrics
     return {

@@ -96,7 +96,11 @@ def tr_source_runs():
 
 
 def tr_datasets():
-    used = {TR["tasks"][spec[r]]["dataset"] for spec in TR["sets"].values() for r in ("source", "target")}
+    used = {
+        TR["tasks"][spec[r]]["dataset"]
+        for spec in TR["sets"].values()
+        for r in ("source", "target")
+    }
     return sorted(used)
 
 
@@ -111,10 +115,10 @@ rule transfer_source:
     output:
         model="results/transfer/sources/{task}/seed{seed}/model.pt",
         eval="results/transfer/sources/{task}/seed{seed}/eval.json",
-    params:
-        task=lambda wildcards: TR["tasks"][wildcards.task],
-        model=TR["model"],
-        train=TR["train"],
+    log:
+        "logs/transfer/sources/{task}/seed{seed}.log",
+    benchmark:
+        "benchmarks/jobs/transfer/sources/{task}/seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     threads: TR["resources"]["threads"]
@@ -122,10 +126,10 @@ rule transfer_source:
         gpu=1,
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
-    log:
-        "logs/transfer/sources/{task}/seed{seed}.log",
-    benchmark:
-        "benchmarks/jobs/transfer/sources/{task}/seed{seed}.tsv"
+    params:
+        task=lambda wildcards: TR["tasks"][wildcards.task],
+        model=TR["model"],
+        train=TR["train"],
     script:
         "../scripts/transfer_train.py"
 
@@ -137,8 +141,10 @@ rule transfer_train:
         code=TR_TRAIN_CODE,
     output:
         eval="results/transfer/sets/{set}/{mode}/seed{seed}/eval.json",
-    params:
-        job=tr_train_params,
+    log:
+        "logs/transfer/sets/{set}/{mode}/seed{seed}.log",
+    benchmark:
+        "benchmarks/jobs/transfer/sets/{set}/{mode}/seed{seed}.tsv"
     wildcard_constraints:
         mode="|".join(TR_MODES),
         seed=r"\d+",
@@ -147,10 +153,8 @@ rule transfer_train:
         gpu=1,
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
-    log:
-        "logs/transfer/sets/{set}/{mode}/seed{seed}.log",
-    benchmark:
-        "benchmarks/jobs/transfer/sets/{set}/{mode}/seed{seed}.tsv"
+    params:
+        job=tr_train_params,
     script:
         "../scripts/transfer_train.py"
 
@@ -164,7 +168,9 @@ rule transfer_report:
             for f in ("images.npy", "meta.csv")
         ],
         script=script_path("transfer_report.py"),
-        code=hw("studies/transfer.py", "report.py", "store.py", "charsets.py", "logs.py"),
+        code=hw(
+            "studies/transfer.py", "report.py", "store.py", "charsets.py", "logs.py"
+        ),
     output:
         csv=report(
             "reports/transfer.csv",
@@ -188,6 +194,10 @@ rule transfer_report:
             caption="../report/transfer/frozen.rst",
             category="transfer",
         ),
+    log:
+        "logs/transfer/report.log",
+    benchmark:
+        "benchmarks/jobs/transfer/report.tsv"
     params:
         sets=TR["sets"],
         per_class_set=TR.get("per_class_set"),
@@ -196,9 +206,5 @@ rule transfer_report:
             f"benchmarks/jobs/transfer/{run.removeprefix('results/transfer/')}.tsv"
             for run in tr_runs() + tr_source_runs()
         ],
-    log:
-        "logs/transfer/report.log",
-    benchmark:
-        "benchmarks/jobs/transfer/report.tsv"
     script:
         "../scripts/transfer_report.py"

@@ -700,7 +700,11 @@ def plot_per_class(evals: Sequence[Mapping], set_name: str, title: str, path) ->
         raise ValueError(f"no runs of set {set_name!r} to plot per-class accuracy for")
     n = len(table)
     fig, axes = new_figure(
-        len(modes), 1, figsize=(max(6.0, 0.17 * n + 1.5), 2.3 * len(modes)), squeeze=False
+        len(modes),
+        1,
+        figsize=(max(6.0, 0.17 * n + 1.5), 2.1 * len(modes) + 0.6),
+        squeeze=False,
+        layout="constrained",
     )
     x = np.arange(n)
     for ax, mode in zip(axes[:, 0], modes, strict=True):
@@ -709,7 +713,11 @@ def plot_per_class(evals: Sequence[Mapping], set_name: str, title: str, path) ->
         ax.set_xticks(x, table.index, fontsize=7)
         ax.set_xlim(-0.7, n - 0.3)
         ax.set_ylim(0, 1.02)
-        ax.set_ylabel("accuracy", fontsize=8)
-        ax.set_title(f"{title}: {MODE_TITLES[mode]}", fontsize=9)
-        ax.legend(fontsize=7, loc="lower right", ncol=2)
+        ax.set_ylabel(f"{MODE_TITLES[mode]}\naccuracy", fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(
+        f"{title}: per-class test accuracy after the first and the last epoch (mean over runs)",
+        fontsize=9,
+    )
     save_figure(fig, path)

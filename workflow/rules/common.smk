@@ -6,6 +6,9 @@
 # (profiles/default drops the mtime-based "code" trigger).
 import os
 
+# GPUs a training job requests (`resources: gpu=GPUS_PER_JOB`); 0 on CPU-only clusters.
+GPUS_PER_JOB = config.get("gpus_per_job", 1)
+
 # Targets of `rule all`; each rule file appends its headline outputs.
 ALL_TARGETS = []
 

@@ -123,7 +123,7 @@ rule transfer_source:
         seed=r"\d+",
     threads: TR["resources"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
     params:
@@ -150,7 +150,7 @@ rule transfer_train:
         seed=r"\d+",
     threads: TR["resources"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
     params:

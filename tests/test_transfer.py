@@ -407,7 +407,8 @@ def test_dag_trains_one_source_per_seed_for_both_transfer_modes(workdir):
 @pytest.mark.e2e
 def test_end_to_end_tiny_run_writes_the_table_and_figures(workdir):
     write_config(workdir, TINY)
-    run_snakemake(workdir, "reports/transfer.csv")
+    # two CPU training jobs at a time (the default profile allows one GPU job)
+    run_snakemake(workdir, "reports/transfer.csv", "--resources", "gpu=2")
     table = pd.read_csv(workdir / "reports/transfer.csv", keep_default_na=False)
     assert list(table["set"]) == ["digits"] * 3 + ["digits_letters"] * 3 + ["letters"] * 3
     assert list(table["mode"]) == ["control", "frozen", "fine-tuned"] * 3

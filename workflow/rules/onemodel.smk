@@ -1,0 +1,166 @@
+# The OneModel study (docs/onemodel.md): one network with one PHOC output layer on
+# every task at once (joint_<discriminator>) versus one model per task
+# (single_<task>), one job per run kind and seed, then reports/onemodel.csv.
+
+OM = config["onemodel"]
+OM_TASKS = list(OM["tasks"])
+OM_DISCRIMINATORS = list(
+    dict.fromkeys([OM["discriminator"], *OM["compare_discriminators"]])
+)
+OM_RUNS = [f"joint_{d}" for d in OM_DISCRIMINATORS]
+if OM["single"]:
+    OM_RUNS += [f"single_{t}" for t in OM_TASKS]
+OM_CODE = hw(
+    "studies/onemodel.py",
+    "studies/onemodel_labels.py",
+    "studies/onemodel_sensory.py",
+    "studies/phoc.py",
+    "studies/__init__.py",
+    "retrieval.py",
+    "charsets.py",
+    "engine.py",
+    "models.py",
+    "metrics.py",
+    "data.py",
+    "store.py",
+    "logs.py",
+)
+# Task keys that change what a model learns; paper_row only changes the report.
+OM_TASK_TRAIN_KEYS = ["dataset", "charset", "words", "kind", "hash", "scale_height"]
+
+ALL_TARGETS.append("reports/onemodel.csv")
+
+
+def om_run_tasks(run):
+    return OM_TASKS if run.startswith("joint_") else [run[len("single_") :]]
+
+
+def om_task_data(task):
+    dataset = OM["tasks"][task]["dataset"]
+    return {
+        "processed": f"data/processed/{dataset}",
+        "split": f"data/splits/{dataset}/{OM['split']}.csv",
+    }
+
+
+def om_inputs(wildcards):
+    """The processed datasets and split files of the run's tasks."""
+    out = {}
+    for task in om_run_tasks(wildcards.run):
+        data = om_task_data(task)
+        out[f"images_{task}"] = f"{data['processed']}/images.npy"
+        out[f"meta_{task}"] = f"{data['processed']}/meta.csv"
+        out[f"split_{task}"] = data["split"]
+    return out
+
+
+def om_spec(wildcards):
+    """Exactly the config one job uses, so other changes rerun nothing of it."""
+    run, tasks = wildcards.run, om_run_tasks(wildcards.run)
+    mode = "joint" if run.startswith("joint_") else "single"
+    discriminator = run[len("joint_") :] if mode == "joint" else "none"
+    return {
+        "mode": mode,
+        "tasks": {
+            t: {k: v for k, v in OM["tasks"][t].items() if k in OM_TASK_TRAIN_KEYS}
+            for t in tasks
+        },
+        "discriminator": discriminator,
+        "prime": OM["prime"] if discriminator == "djb2" else None,
+        "levels": OM["phoc_levels"],
+        "canvas": OM["canvas"],
+        "model": OM["model"],
+        "train": OM["train"],
+        "seed": int(wildcards.seed),
+        "data": {t: om_task_data(t) for t in tasks},
+    }
+
+
+rule onemodel_train:
+    input:
+        unpack(om_inputs),
+        script=script_path("onemodel_train.py"),
+        code=OM_CODE,
+    output:
+        eval="results/onemodel/{run}/seed{seed}/eval.json",
+        metrics="results/onemodel/{run}/seed{seed}/metrics.csv",
+    log:
+        "logs/onemodel/{run}/seed{seed}.log",
+    benchmark:
+        "benchmarks/jobs/onemodel/{run}/seed{seed}.tsv"
+    wildcard_constraints:
+        run="|".join(OM_RUNS),
+        seed=r"\d+",
+    threads: OM["threads"]
+    resources:
+        gpu=1,
+        mem_mb=OM["mem_mb"],
+        runtime=OM["runtime"],
+    params:
+        spec=om_spec,
+    script:
+        "../scripts/onemodel_train.py"
+
+
+rule onemodel_report:
+    input:
+        evals=expand(
+            "results/onemodel/{run}/seed{seed}/eval.json",
+            run=OM_RUNS,
+            seed=OM["seeds"],
+        ),
+        metrics=expand(
+            "results/onemodel/{run}/seed{seed}/metrics.csv",
+            run=OM_RUNS,
+            seed=OM["seeds"],
+        ),
+        datasets=sorted(
+            {
+                f"data/processed/{spec['dataset']}/{name}"
+                for spec in OM["tasks"].values()
+                for name in ("images.npy", "meta.csv")
+            }
+        ),
+        script=script_path("onemodel_report.py"),
+        code=hw(
+            "studies/onemodel.py",
+            "studies/onemodel_labels.py",
+            "studies/phoc.py",
+            "report.py",
+            "charsets.py",
+            "store.py",
+            "logs.py",
+        ),
+    output:
+        table=report(
+            "reports/onemodel.csv",
+            caption="../report/onemodel/table.rst",
+            category="onemodel",
+        ),
+        markdown="reports/onemodel.md",
+        provenance="reports/onemodel.json",
+        collisions=report(
+            "reports/onemodel_collisions.csv",
+            caption="../report/onemodel/collisions.rst",
+            category="onemodel",
+        ),
+        figure=report(
+            "reports/onemodel_loss.png",
+            caption="../report/onemodel/loss.rst",
+            category="onemodel",
+        ),
+    log:
+        "logs/onemodel/report.log",
+    benchmark:
+        "benchmarks/jobs/onemodel/report.tsv"
+    params:
+        config=OM,
+        discriminator=OM["discriminator"],
+        runs=OM_RUNS,
+        benchmarks=expand(
+            "benchmarks/jobs/onemodel/{run}/seed{seed}.tsv",
+            run=OM_RUNS,
+            seed=OM["seeds"],
+        ),
+    script:
+        "../scripts/onemodel_report.py"

@@ -206,9 +206,8 @@ class Evaluator:
             if not mask.any():
                 continue
             if task.kind == "classify":
-                out[f"{task.name}/accuracy"] = 100 * float(
-                    (within[mask] == entries[mask]).float().mean()
-                )
+                hit = (within[mask] == entries[mask]).float().mean()
+                out[f"{task.name}/accuracy"] = 100 * float(hit)
             else:
                 out.update(self._spotting(task, probs[mask], entries[mask]))
             if len(self.vocab.tasks) > 1:

@@ -5,14 +5,30 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hwbench.report import aggregate
 
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
+from hwbench.studies.onemodel import (
+    Evaluator,
+    PhocLoss,
+    Task,
+    collision_table,
+    long_results,
+    prepare_run_dir,
+    report_table,
+)
 from hwbench.studies.onemodel_labels import (
     build_vocabulary,
     count_collisions,
     discriminate,
     djb2,
     next_prime,
+)
+from hwbench.studies.onemodel_sensory import (
+    fit_size,
+    images_to_canvas,
+    pad_to_canvas,
+    spectrogram,
 )
 from hwbench.studies.phoc import nearest_phoc, phoc, phoc_alphabet, phoc_matrix
 
@@ -181,3 +197,161 @@ def test_qbs_map_hand_made():
     result = qbs_map(EMB, ["A", "A", "B", "B"], ["A", "B"], np.array([[1.0, 1.0], [1.0, 0.0]]))
     assert result.ap.tolist() == pytest.approx([(1 / 3 + 2 / 4) / 2, (1 / 2 + 2 / 3) / 2])
     assert result.map == pytest.approx(0.5)
+
+
+# --- sensory layer ---------------------------------------------------------
+
+
+def test_images_to_canvas_scales_to_height_and_pads():
+    img = torch.full((2, 28, 28), 255, dtype=torch.uint8)
+    out = images_to_canvas(img, [1, 32, 64])
+    assert out.shape == (2, 1, 32, 64)
+    assert torch.all(out[:, :, :, :32] == 255) and torch.all(out[:, :, :, 32:] == 0)
+    # scaled to 16 rows of a 32-row canvas: the rest stays zero
+    half = images_to_canvas(img, [3, 32, 64], scale_height=16)
+    assert half.shape == (2, 3, 32, 64)
+    # (antialiased resampling of a constant is constant up to float rounding)
+    assert torch.allclose(half[:, :, :16, :16], torch.tensor(255.0))
+    assert half[:, :, 16:].abs().sum() == 0 and half[:, :, :, 16:].abs().sum() == 0
+
+
+def test_images_to_canvas_fits_wide_images_to_the_width():
+    wide = torch.full((1, 10, 40), 100, dtype=torch.uint8)  # at 32 rows it would be 128 wide
+    out = images_to_canvas(wide, [1, 32, 64])
+    assert fit_size(10, 40, 32, 64, 32) == (16, 64)
+    assert torch.allclose(out[0, 0, :16, :], torch.tensor(100.0))
+    assert torch.all(out[0, 0, 16:, :] == 0)
+    with pytest.raises(ValueError, match="2-channel images do not fit a 3-channel canvas"):
+        images_to_canvas(torch.zeros(1, 2, 8, 8), [3, 32, 64])
+
+
+def test_spectrogram_of_a_tone_peaks_at_its_bin_and_pads():
+    rate, n_fft = 16000, 64
+    t = torch.arange(rate // 10) / rate
+    wave = torch.sin(2 * torch.pi * (8 * rate / n_fft) * t)[None]  # bin 8
+    spec = spectrogram(wave, n_fft=n_fft, hop=32)
+    assert spec.shape == (1, n_fft // 2 + 1, len(t) // 32 + 1)
+    assert int(spec[0].mean(dim=1).argmax()) == 8
+    canvas = pad_to_canvas(spec, [3, 40, 20])
+    assert canvas.shape == (1, 3, 40, 20)
+    assert torch.equal(canvas[0, 2, :33, :20], spec[0, :, :20])
+    assert canvas[0, :, 33:].abs().sum() == 0
+
+
+# --- loss, decoding and evaluation -------------------------------------------
+
+
+def test_phoc_loss_is_bce_against_the_class_phoc():
+    phocs = np.array([[1, 0, 1], [0, 1, 0]], dtype=np.float32)
+    loss_fn = PhocLoss(phocs)
+    # zero logits: every bit costs log 2
+    loss, _ = loss_fn(torch.zeros(2, 3), {"y": torch.tensor([0, 1])})
+    assert float(loss) == pytest.approx(np.log(2))
+    # logit +2 on class 0's first bit (target 1): log(1 + e^-2); the rest log 2
+    logits = torch.tensor([[2.0, 0, 0]])
+    loss, _ = loss_fn(logits, {"y": torch.tensor([0])})
+    assert float(loss) == pytest.approx((np.log1p(np.exp(-2)) + 2 * np.log(2)) / 3)
+
+
+def two_task_vocab(method="none"):
+    return build_vocabulary({"A": ["ab", "ba"], "B": ["ab", "ba"]}, [2], method)
+
+
+def test_decoding_stays_in_the_task_and_ties_go_to_the_first_task():
+    vocab = two_task_vocab("none")
+    tasks = [Task("A", "synth", words="label_name"), Task("B", "synth", words="label_name")]
+    evaluator = Evaluator(vocab, tasks)
+    entries = torch.tensor([0, 1, 2, 3])  # A:ab, A:ba, B:ab, B:ba
+    logits = torch.logit(torch.as_tensor(vocab.phocs[entries.numpy()]).clamp(0.01, 0.99))
+    metrics = evaluator.metrics(logits, entries)
+    assert metrics["A/accuracy"] == 100 and metrics["B/accuracy"] == 100
+    # without a discriminator B's classes have A's PHOCs: the tie goes to A
+    assert metrics["A/accuracy_all_tasks"] == 100 and metrics["B/accuracy_all_tasks"] == 0
+    djb2_vocab = build_vocabulary({"A": ["ab", "ba"], "B": ["ab", "ba"]}, [2], "djb2", 1000003)
+    evaluator = Evaluator(djb2_vocab, tasks)
+    logits = torch.logit(torch.as_tensor(djb2_vocab.phocs).clamp(0.01, 0.99))
+    assert evaluator.metrics(logits, entries)["B/accuracy_all_tasks"] == 100
+
+
+def test_spotting_task_reports_qbe_and_qbs():
+    vocab = build_vocabulary({"S": ["ab", "ba"]}, [2], "none")
+    evaluator = Evaluator(vocab, [Task("S", "synth", words="label_name", kind="spot")])
+    entries = torch.tensor([0, 0, 1, 1])
+    logits = torch.logit(torch.as_tensor(vocab.phocs[entries.numpy()]).clamp(0.01, 0.99))
+    metrics = evaluator.metrics(logits, entries)
+    assert metrics == {"S/qbe_map": pytest.approx(100), "S/qbs_map": pytest.approx(100)}
+
+
+def test_task_config_errors_name_the_task():
+    with pytest.raises(ValueError, match="task x: kind='rank'"):
+        Task("x", "synth", charset="latin_digits", kind="rank")
+    with pytest.raises(ValueError, match="task x: words 'charset' needs a charset"):
+        Task("x", "cifar100")
+    with pytest.raises(ValueError, match="unknown charset"):
+        Task("x", "synth", charset="greek")
+    with pytest.raises(ValueError, match="task x: paper_row='MNIST'"):
+        Task("x", "synth", charset="latin_digits", paper_row="MNIST")
+
+
+# --- run directory ---------------------------------------------------------
+
+
+def test_prepare_run_dir_keeps_only_an_unfinished_checkpoint_of_the_same_spec(tmp_path):
+    spec = {"mode": "joint", "seed": 0}
+    prepare_run_dir(tmp_path, spec)
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    prepare_run_dir(tmp_path, spec)  # same spec, unfinished: resume
+    assert (tmp_path / "checkpoint.pt").exists()
+    prepare_run_dir(tmp_path, {**spec, "seed": 1})  # other spec: start over
+    assert not (tmp_path / "checkpoint.pt").exists()
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / "run.json").write_text("{}")
+    prepare_run_dir(tmp_path, {**spec, "seed": 1})  # finished: a rerun retrains
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "run.json").exists()
+
+
+# --- report layout ---------------------------------------------------------
+
+
+def test_report_table_layout_and_paper_columns():
+    joint = [
+        (0, {"a/accuracy": 90.0, "w/qbs_map": 80.0}),
+        (1, {"a/accuracy": 94.0, "w/qbs_map": 84.0}),
+    ]
+    records = [
+        {"mode": "joint", "discriminator": "djb2", "seed": s, "metrics": m} for s, m in joint
+    ] + [
+        {"mode": "single", "discriminator": "none", "seed": 0, "metrics": {"a/accuracy": 95.0}},
+        {"mode": "joint", "discriminator": "none", "seed": 0, "metrics": {"a/accuracy": 85.0}},
+    ]
+    runs = long_results(records, "djb2")
+    assert sorted(runs["run"].unique()) == ["joint", "joint_none", "single"]
+    agg = aggregate(runs, ["run", "task", "metric"], ["value"])
+    tasks = [
+        Task("a", "cifar100", words="label_name", paper_row="CIFAR-100"),
+        Task("w", "iam", words="label_name", kind="spot", paper_row="IAM"),
+    ]
+    table = report_table(agg, tasks, ["joint", "single", "joint_none"])
+    first = table.iloc[0].to_dict()
+    assert first["task"] == "a" and first["metric"] == "accuracy"
+    assert first["joint"] == "92.0 ± 2.8"  # mean 92, sd sqrt(8)
+    assert first["single"] == "95.0" and first["joint_none"] == "85.0"
+    assert first["paper_joint"] == "71.0" and first["paper_single"] == "74.4"
+    assert first["diff_joint"] == "+21.0" and first["diff_single"] == "+20.6"
+    assert first["paper_task"] == "CIFAR-100: Image Classification"
+    spot = table.iloc[1].to_dict()
+    assert (spot["metric"], spot["joint"], spot["paper_joint"]) == ("qbs_map", "82.0 ± 2.8", "88.7")
+    assert spot["single"] == "" and spot["diff_single"] == ""
+    # Table 3 rows no task stands for follow, with the paper's values only
+    rest = table.iloc[2:]
+    assert set(rest["paper_task"].str.split(":").str[0]) == {"IFN", "dDRIVER", "SPCHD", "IMDB"}
+    assert (rest["joint"] == "").all() and len(rest) == 5  # IFN has QbS and QbE
+
+
+def test_collision_table_counts_each_discriminator():
+    words = {"latin": ["one", "two", "three"], "arabic": ["one", "two", "three"]}
+    tasks = [Task(name, "synth", words="label_name") for name in words]
+    table = collision_table(tasks, words, [2, 3], prime=None)
+    assert table["discriminator"].tolist() == ["none", "concat", "djb2", "djb2"]
+    assert table["colliding_strings"].tolist()[:2] == [3, 0]
+    assert table["prime"].tolist()[2:] == [7, 1000003]  # first prime above 6 classes; Fig. 5's

@@ -42,7 +42,8 @@ from hwbench.studies.phoc import cosine_similarity
 
 log = logging.getLogger("hwbench.onemodel")
 
-KINDS = ("classify", "spot")
+KINDS = ("classify", "spot", "both")
+PAPER_FIG5_PRIME = 1000003
 WORD_SOURCES = ("charset", "label_name")
 SPLITS = ("train", "val", "test")
 
@@ -58,7 +59,7 @@ class Task:
     dataset: str
     charset: str | None = None  # select these classes (hwbench.charsets); None: all rows
     words: str = "charset"  # "charset": charsets.word(label_name); "label_name": as is
-    kind: str = "classify"  # "classify" -> accuracy; "spot" -> QbE / QbS mAP
+    kind: str = "classify"  # "classify" -> accuracy; "spot" -> QbE / QbS mAP; "both"
     hash: bool = True  # the discriminator applies (the paper leaves handwriting plain)
     scale_height: int | None = None  # rows an image is scaled to on the canvas
     paper_row: str | None = None  # the row of the paper's Table 3 it stands for
@@ -168,7 +169,7 @@ class Evaluator:
     def __init__(self, vocab: Vocabulary, tasks: Sequence[Task]):
         self.vocab = vocab
         self.tasks = list(tasks)
-        self.task_ids = {t.name: k for k, t in enumerate(vocab.tasks)}
+        self.task_ids = {name: k for k, name in enumerate(vocab.tasks)}
         self.entry_task = torch.as_tensor([self.task_ids[t] for t in vocab.tasks_of])
         self.phocs = torch.as_tensor(vocab.phocs)
 
@@ -205,10 +206,10 @@ class Evaluator:
             mask = sample_task == self.task_ids[task.name]
             if not mask.any():
                 continue
-            if task.kind == "classify":
+            if task.kind in ("classify", "both"):
                 hit = (within[mask] == entries[mask]).float().mean()
                 out[f"{task.name}/accuracy"] = 100 * float(hit)
-            else:
+            if task.kind in ("spot", "both"):
                 out.update(self._spotting(task, probs[mask], entries[mask]))
             if len(self.vocab.tasks) > 1:
                 hit = (anywhere[mask] == entries[mask]).float().mean()
@@ -378,11 +379,19 @@ def collision_table(
     prime: int | None,
     discriminators: Sequence[str] = ("none", "concat", "djb2"),
 ) -> pd.DataFrame:
-    """Cross-task collisions of label strings and PHOCs under each discriminator."""
+    """Cross-task collisions of label strings and PHOCs under each discriminator.
+
+    With the default prime (None: the first prime above the number of classes) a
+    djb2 row with the paper's Fig. 5 modulus 1000003 is added: a small modulus
+    leaves hash codes that coincide for the same word of two tasks.
+    """
     rows = []
     unhashed = [t.name for t in tasks if not t.hash]
-    for method in discriminators:
-        vocab = build_vocabulary(task_words, levels, method, prime, unhashed)
+    variants = [(method, prime) for method in discriminators]
+    if "djb2" in discriminators and prime is None:
+        variants.append(("djb2", PAPER_FIG5_PRIME))  # the paper's Fig. 5 modulus, for contrast
+    for method, modulus in variants:
+        vocab = build_vocabulary(task_words, levels, method, modulus, unhashed)
         counts = vocab.collisions()
         rows.append(
             {

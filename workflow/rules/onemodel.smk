@@ -93,7 +93,7 @@ rule onemodel_train:
         seed=r"\d+",
     threads: OM["threads"]
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=OM["mem_mb"],
         runtime=OM["runtime"],
     params:

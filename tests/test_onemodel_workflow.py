@@ -11,13 +11,7 @@ import yaml
 
 from tests.conftest import REPO, planned_jobs, run_snakemake
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(
-        not (REPO / "workflow/rules/splits.smk").exists() or not (REPO / "hwbench/engine.py").exists(),
-        reason="needs the preprocess/splits rules and the engine",
-    ),
-]
+pytestmark = pytest.mark.e2e
 
 TARGET = "reports/onemodel.csv"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hwbench.report import aggregate
 
+from hwbench.report import aggregate
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
 from hwbench.studies.onemodel import (
     Evaluator,
@@ -14,6 +14,7 @@ from hwbench.studies.onemodel import (
     Task,
     collision_table,
     long_results,
+    parse_tasks,
     prepare_run_dir,
     report_table,
 )
@@ -291,6 +292,10 @@ def test_task_config_errors_name_the_task():
         Task("x", "synth", charset="greek")
     with pytest.raises(ValueError, match="task x: paper_row='MNIST'"):
         Task("x", "synth", charset="latin_digits", paper_row="MNIST")
+    task = {"name": "x", "dataset": "synth", "charset": "latin_digits"}
+    assert [t.name for t in parse_tasks([task, {**task, "name": "y"}])] == ["x", "y"]
+    with pytest.raises(ValueError, match=r"must be unique, repeated: \['x'\]"):
+        parse_tasks([task, task])
 
 
 # --- run directory ---------------------------------------------------------

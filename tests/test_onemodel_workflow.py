@@ -29,10 +29,10 @@ def tiny_config(**onemodel) -> dict:
     }
     om = config["onemodel"]
     om.update(seeds=[0], canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
-    om["tasks"] = {
-        "latin_digits": {"dataset": "synth", "charset": "latin_digits", "kind": "both"},
-        "arabic_digits": {"dataset": "synth", "charset": "arabic_digits"},
-    }
+    om["tasks"] = [
+        {"name": "latin_digits", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
+        {"name": "arabic_digits", "dataset": "synth", "charset": "arabic_digits"},
+    ]
     om.update(onemodel)
     return config
 
@@ -93,11 +93,11 @@ def test_onemodel_report_and_reruns(workdir):
     write(workdir, changed)
     assert planned_jobs(workdir, TARGET) == {"onemodel_train": 1, "onemodel_report": 1}
     changed = copy.deepcopy(config)
-    changed["onemodel"]["tasks"]["arabic_digits"]["paper_row"] = "IFN"
+    changed["onemodel"]["tasks"][1]["paper_row"] = "IFN"
     write(workdir, changed)
     assert planned_jobs(workdir, TARGET) == {"onemodel_report": 1}
     changed = copy.deepcopy(config)
-    changed["onemodel"]["tasks"]["arabic_digits"]["kind"] = "spot"
+    changed["onemodel"]["tasks"][1]["kind"] = "spot"
     write(workdir, changed)
     # the joint runs and arabic's single-task run; latin's single-task run stays
     assert planned_jobs(workdir, TARGET) == {"onemodel_train": 3, "onemodel_report": 1}

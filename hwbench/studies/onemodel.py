@@ -81,8 +81,8 @@ class Task:
             )
 
     @classmethod
-    def from_config(cls, name: str, spec: Mapping) -> Task:
-        return cls(name=name, **dict(spec))
+    def from_config(cls, spec: Mapping) -> Task:
+        return cls(**dict(spec))
 
     def class_words(self) -> list[str] | None:
         """The task's full class list when known up front (charset tasks), else None."""
@@ -91,11 +91,16 @@ class Task:
         return [c.word for c in charsets.classes(self.charset)]
 
 
-def parse_tasks(spec: Mapping[str, Mapping]) -> list[Task]:
-    """Config ``tasks`` mapping (name -> task keys), in config order."""
+def parse_tasks(spec: Sequence[Mapping]) -> list[Task]:
+    """Config ``tasks`` (a list of task mappings with a ``name``), in config order."""
     if not spec:
         raise ValueError("onemodel.tasks is empty: configure at least one task")
-    return [Task.from_config(name, values) for name, values in spec.items()]
+    tasks = [Task.from_config(values) for values in spec]
+    names = [t.name for t in tasks]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"onemodel.tasks: task names must be unique, repeated: {repeated}")
+    return tasks
 
 
 @dataclass
@@ -247,7 +252,7 @@ class RunSpec:
 
 
 def spec_from_dict(values: Mapping) -> RunSpec:
-    """A :class:`RunSpec` from the rule's ``params.spec`` (tasks as name -> keys)."""
+    """A :class:`RunSpec` from the rule's ``params.spec`` (tasks as a list of mappings)."""
     values = dict(values)
     values["tasks"] = parse_tasks(values["tasks"])
     values["levels"] = list(values["levels"])

@@ -3,7 +3,8 @@
 # (single_<task>), one job per run kind and seed, then reports/onemodel.csv.
 
 OM = config["onemodel"]
-OM_TASKS = list(OM["tasks"])
+OM_TASK_SPECS = {t["name"]: t for t in OM["tasks"]}
+OM_TASKS = list(OM_TASK_SPECS)
 OM_DISCRIMINATORS = list(
     dict.fromkeys([OM["discriminator"], *OM["compare_discriminators"]])
 )
@@ -26,7 +27,15 @@ OM_CODE = hw(
     "logs.py",
 )
 # Task keys that change what a model learns; paper_row only changes the report.
-OM_TASK_TRAIN_KEYS = ["dataset", "charset", "words", "kind", "hash", "scale_height"]
+OM_TASK_TRAIN_KEYS = [
+    "name",
+    "dataset",
+    "charset",
+    "words",
+    "kind",
+    "hash",
+    "scale_height",
+]
 
 ALL_TARGETS.append("reports/onemodel.csv")
 
@@ -36,7 +45,7 @@ def om_run_tasks(run):
 
 
 def om_task_data(task):
-    dataset = OM["tasks"][task]["dataset"]
+    dataset = OM_TASK_SPECS[task]["dataset"]
     return {
         "processed": f"data/processed/{dataset}",
         "split": f"data/splits/{dataset}/{OM['split']}.csv",
@@ -61,10 +70,10 @@ def om_spec(wildcards):
     discriminator = run[len("joint_") :] if mode == "joint" else "none"
     return {
         "mode": mode,
-        "tasks": {
-            t: {k: v for k, v in OM["tasks"][t].items() if k in OM_TASK_TRAIN_KEYS}
+        "tasks": [
+            {k: v for k, v in OM_TASK_SPECS[t].items() if k in OM_TASK_TRAIN_KEYS}
             for t in tasks
-        },
+        ],
         "discriminator": discriminator,
         "prime": OM["prime"] if discriminator == "djb2" else None,
         "levels": OM["phoc_levels"],
@@ -117,7 +126,7 @@ rule onemodel_report:
         datasets=sorted(
             {
                 f"data/processed/{spec['dataset']}/{name}"
-                for spec in OM["tasks"].values()
+                for spec in OM["tasks"]
                 for name in ("images.npy", "meta.csv")
             }
         ),

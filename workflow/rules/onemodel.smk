@@ -46,6 +46,12 @@ def om_run_tasks(run):
 
 def om_task_data(task):
     dataset = OM_TASK_SPECS[task]["dataset"]
+    known = {*SYNTH_DATASETS, *REAL_ARRAY_DATASETS, *IMAGE_DATASETS}
+    if dataset not in known:
+        raise ValueError(
+            f"onemodel task {task!r}: no rule builds dataset {dataset!r} yet "
+            f"(buildable: {sorted(known)}); docs/onemodel.md lists what is left out"
+        )
     return {
         "processed": f"data/processed/{dataset}",
         "split": f"data/splits/{dataset}/{OM['split']}.csv",

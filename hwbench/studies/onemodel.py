@@ -105,7 +105,7 @@ def parse_tasks(spec: Sequence[Mapping]) -> list[Task]:
 
 @dataclass
 class TaskData:
-    """One split of one task: uint8 images and the class word of each."""
+    """One split of one task: uint8 images (N x H x W, or N x 3 x H x W) and class words."""
 
     images: np.ndarray
     words: list[str]
@@ -123,7 +123,10 @@ def load_task_split(task: Task, processed_dir, split_csv, split: str) -> TaskDat
         )
     names = part.meta["label_name"].astype(str).tolist()
     words = [charsets.word(n) for n in names] if task.words == "charset" else names
-    return TaskData(np.asarray(part.images), words)
+    images = np.asarray(part.images)
+    if images.ndim == 4:  # colour N x H x W x 3 -> N x 3 x H x W for the canvas
+        images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return TaskData(images, words)
 
 
 def task_vocabulary_words(task: Task, train: TaskData, test: TaskData) -> list[str]:

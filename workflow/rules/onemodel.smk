@@ -26,7 +26,8 @@ OM_CODE = hw(
     "store.py",
     "logs.py",
 )
-# Task keys that change what a model learns; paper_row only changes the report.
+# Task keys that change what a model learns; paper_row only changes the report, and
+# hash only the joint runs (a single-task run has nothing to discriminate).
 OM_TASK_TRAIN_KEYS = [
     "name",
     "dataset",
@@ -77,7 +78,11 @@ def om_spec(wildcards):
     return {
         "mode": mode,
         "tasks": [
-            {k: v for k, v in OM_TASK_SPECS[t].items() if k in OM_TASK_TRAIN_KEYS}
+            {
+                k: v
+                for k, v in OM_TASK_SPECS[t].items()
+                if k in OM_TASK_TRAIN_KEYS and (mode == "joint" or k != "hash")
+            }
             for t in tasks
         ],
         "discriminator": discriminator,

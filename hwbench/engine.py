@@ -526,6 +526,10 @@ def fit(
         _write_metrics(run_dir, history)
         info = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("history",)}
         write_json(run_dir / RUN_INFO, {**info, "epochs_run": len(history), "config": fingerprint})
+        # The checkpoint exists to resume an interrupted run. Once the run is complete,
+        # Snakemake decides reruns (changed code or params); a kept checkpoint would make
+        # such a rerun return the stale weights at once.
+        ckpt_path.unlink(missing_ok=True)
     return result
 
 

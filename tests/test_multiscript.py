@@ -1,0 +1,188 @@
+"""Multiscript study: losses against hand computations, the label grid, heads."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hwbench.studies import multiscript as ms
+
+
+def hand_ce(logits: list[list[float]], targets: list[int]) -> float:
+    """Mean cross-entropy written out: -log(exp(z_y) / sum exp(z))."""
+    total = 0.0
+    for row, t in zip(logits, targets, strict=True):
+        total += -(row[t] - math.log(sum(math.exp(v) for v in row)))
+    return total / len(targets)
+
+
+def one_hot_logits(preds: list[int], n: int, high: float = 2.0) -> list[list[float]]:
+    """Logits whose argmax is ``preds``, with distinct values so CE is not trivial."""
+    rows = []
+    for i, p in enumerate(preds):
+        row = [0.1 * ((i + k) % 5) for k in range(n)]
+        row[p] = high + 0.3 * i
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- label grid
+
+
+def test_row_col_digits_30_classes():
+    labels = torch.arange(30)
+    row, col = ms.row_col(labels, 10)
+    assert row.tolist() == [0] * 10 + [1] * 10 + [2] * 10  # Latin, Arabic, Kannada
+    assert col.tolist() == list(range(10)) * 3
+    assert ms.GROUPS["digits"].n_classes == 30
+
+
+def test_row_col_amharic_77_classes():
+    labels = torch.tensor([0, 6, 7, 13, 40, 76])
+    row, col = ms.row_col(labels, 7)
+    assert row.tolist() == [0, 0, 1, 1, 5, 10]
+    assert col.tolist() == [0, 6, 0, 6, 5, 6]
+    assert ms.GROUPS["amharic"].n_classes == 77
+    full_row, full_col = ms.row_col(torch.arange(77), 7)
+    assert torch.equal(full_row * 7 + full_col, torch.arange(77))
+    assert full_row.max().item() == 10 and full_col.max().item() == 6
+
+
+def test_aux_labels_meaning():
+    # targets and predictions on the 3 x 10 grid
+    y = torch.tensor([0, 13, 25, 7, 29])
+    pred = torch.tensor([0, 17, 5, 21, 29])
+    # 0 right; 17 vs 13 same script (row) only; 5 vs 25 same digit (column) only;
+    # 21 vs 7 neither; 29 right
+    assert ms.aux_labels(pred, y, 10).tolist() == [3, 2, 1, 0, 3]
+
+
+# ---------------------------------------------------------------- losses
+
+
+def test_base_loss_is_plain_ce():
+    y = [3, 14, 27]
+    logits = one_hot_logits([3, 10, 2], 30)
+    loss, parts = ms.base_loss({"main": torch.tensor(logits)}, torch.tensor(y))
+    assert loss.item() == pytest.approx(hand_ce(logits, y), rel=1e-6)
+    assert parts["main"].item() == pytest.approx(loss.item())
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_new_loss_hand_computed(reduction):
+    y = [0, 13, 25, 7]
+    preds = [0, 17, 5, 21]  # aux labels 3, 2, 1, 0 (see test_aux_labels_meaning)
+    main_logits = one_hot_logits(preds, 30)
+    aux_logits = [
+        [0.5, -0.2, 0.1, 0.9],
+        [0.0, 0.3, 1.2, -0.4],
+        [1.0, 1.0, 0.2, 0.0],
+        [0.2, 0.0, 0.0, 0.7],
+    ]
+    outputs = {
+        "main": torch.tensor(main_logits, requires_grad=True),
+        "aux": torch.tensor(aux_logits, requires_grad=True),
+    }
+    loss, parts = ms.new_loss(outputs, torch.tensor(y), 10, reduction)
+
+    factor = 6.0 if reduction == "sum" else 1.5  # 3 + 2 + 1 + 0
+    main = hand_ce(main_logits, y)
+    aux = hand_ce(aux_logits, [3, 2, 1, 0])
+    assert parts["factor"].item() == pytest.approx(factor)
+    assert parts["main"].item() == pytest.approx(main, rel=1e-6)
+    assert parts["aux"].item() == pytest.approx(aux, rel=1e-6)
+    assert loss.item() == pytest.approx(factor * main + aux, rel=1e-6)
+
+    # factor is detached: the main head's gradient is exactly factor * dCE(main)
+    loss.backward()
+    ref = torch.tensor(main_logits, requires_grad=True)
+    torch.nn.functional.cross_entropy(ref, torch.tensor(y)).backward()
+    assert torch.allclose(outputs["main"].grad, factor * ref.grad, atol=1e-6)
+
+
+def test_new_loss_rejects_unknown_reduction():
+    outputs = {"main": torch.zeros(2, 30), "aux": torch.zeros(2, 4)}
+    with pytest.raises(ValueError, match="reduction"):
+        ms.new_loss(outputs, torch.tensor([0, 1]), 10, "max")
+
+
+def test_wloss_hand_computed_amharic_grid():
+    y = [0, 15, 76]  # (row, col): (0, 0), (2, 1), (10, 6)
+    main_logits = one_hot_logits([0, 3, 70], 77)
+    col_logits = one_hot_logits([0, 2, 6], 7)
+    row_logits = one_hot_logits([1, 2, 10], 11)
+    outputs = {
+        k: torch.tensor(v)
+        for k, v in [("main", main_logits), ("col", col_logits), ("row", row_logits)]
+    }
+    loss, parts = ms.wloss_loss(outputs, torch.tensor(y), 7, 0.65, 0.35)
+    main = hand_ce(main_logits, y)
+    col = hand_ce(col_logits, [0, 1, 6])
+    row = hand_ce(row_logits, [0, 2, 10])
+    assert parts["col"].item() == pytest.approx(col, rel=1e-6)
+    assert parts["row"].item() == pytest.approx(row, rel=1e-6)
+    assert loss.item() == pytest.approx(main + 0.65 * col + 0.35 * row, rel=1e-6)
+
+
+def test_uw_loss_hand_computed():
+    y = [3, 14, 27]  # rows 0, 1, 2; columns 3, 4, 7
+    main_logits = one_hot_logits([3, 10, 2], 30)
+    col_logits = one_hot_logits([3, 4, 1], 10)
+    row_logits = one_hot_logits([0, 1, 0], 3)
+    outputs = {
+        k: torch.tensor(v)
+        for k, v in [("main", main_logits), ("col", col_logits), ("row", row_logits)]
+    }
+    s = [0.2, -0.5, 1.0]  # log variances of main, col, row
+    log_vars = torch.tensor(s, requires_grad=True)
+    loss, parts = ms.uw_loss(outputs, torch.tensor(y), 10, log_vars)
+    terms = [
+        hand_ce(main_logits, y),
+        hand_ce(col_logits, [3, 4, 7]),
+        hand_ce(row_logits, [0, 1, 2]),
+    ]
+    expected = sum(math.exp(-si) * li + 0.5 * si for si, li in zip(s, terms, strict=True))
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert parts["logvar_col"].item() == pytest.approx(-0.5)
+    # d/ds (exp(-s) L + s/2) = -exp(-s) L + 1/2: the weights are learned
+    loss.backward()
+    grad = [-math.exp(-si) * li + 0.5 for si, li in zip(s, terms, strict=True)]
+    assert log_vars.grad.tolist() == pytest.approx(grad, rel=1e-5)
+
+
+def test_make_loss_uses_method_params():
+    outputs = {"main": torch.randn(4, 30), "col": torch.randn(4, 10), "row": torch.randn(4, 3)}
+    y = torch.tensor([1, 12, 23, 5])
+    fn = ms.make_loss("digits", "wloss", {"sigma1": 0.2, "sigma2": 0.3})
+    loss, parts = fn(outputs, y, None)
+    assert loss.item() == pytest.approx(
+        (parts["main"] + 0.2 * parts["col"] + 0.3 * parts["row"]).item(), rel=1e-6
+    )
+    with pytest.raises(ValueError, match="not run for amharic"):
+        ms.make_loss("amharic", "lat")
+
+
+def test_head_sizes():
+    assert ms.head_sizes("digits", "lat") == {"main": 10}
+    assert ms.head_sizes("digits", "base") == {"main": 30}
+    assert ms.head_sizes("digits", "wloss") == {"main": 30, "col": 10, "row": 3}
+    assert ms.head_sizes("amharic", "uw") == {"main": 77, "col": 7, "row": 11}
+    assert ms.head_sizes("amharic", "new") == {"main": 77, "aux": 4}
+
+
+def test_grid_labels_from_characters():
+    import pandas as pd
+
+    arabic = "".join(chr(c) for c in range(0x0660, 0x066A))
+    meta = pd.DataFrame({"label_name": ["٣", "7", "٠", "٩"]})
+    pos = ms.charset_positions(meta, arabic)
+    assert pos.tolist() == [3, -1, 0, 9]  # "7" is Latin, not in the Arabic charset
+    keep = pos[pos >= 0]
+    assert ms.grid_labels("digits", "base", "arabic", keep).tolist() == [13, 10, 19]
+    assert ms.grid_labels("digits", "arab", "arabic", keep).tolist() == [3, 0, 9]
+    assert ms.grid_labels("digits", "new", "kannada", keep).tolist() == [23, 20, 29]
+    assert ms.scripts_of("digits", "kan") == ("kannada",)
+    with pytest.raises(ValueError, match="not part of the digits group"):
+        ms.grid_labels("digits", "base", "amharic", keep)

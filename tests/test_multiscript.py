@@ -186,3 +186,17 @@ def test_grid_labels_from_characters():
     assert ms.scripts_of("digits", "kan") == ("kannada",)
     with pytest.raises(ValueError, match="not part of the digits group"):
         ms.grid_labels("digits", "base", "amharic", keep)
+
+
+def test_build_adds_heads_and_uw_log_vars():
+    train = {"model": "small_cnn", "in_channels": 1, "stem": "cifar", "pretrained": None}
+    x = torch.zeros(2, 1, 28, 28)
+    lat = ms.build("digits", "lat", train)
+    assert lat(x).shape == (2, 10)
+    uw = ms.build("amharic", "uw", train, init_log_var=0.5)
+    out = uw(x)
+    assert {k: v.shape[1] for k, v in out.items()} == {"main": 77, "col": 7, "row": 11}
+    names = dict(uw.named_parameters())
+    assert names["log_vars"].tolist() == [0.5, 0.5, 0.5]
+    new = ms.build("digits", "new", train)
+    assert {k: v.shape[1] for k, v in new(x).items()} == {"main": 30, "aux": 4}

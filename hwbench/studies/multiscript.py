@@ -131,6 +131,9 @@ def aux_labels(pred: torch.Tensor, target: torch.Tensor, n_cols: int) -> torch.T
 # ---------------------------------------------------------------------------
 # Heads
 
+# Tasks weighted by uncertainty weighting, in the order of the model's log_vars.
+UW_TASKS = ("main", "col", "row")
+
 
 def head_sizes(group: str, method: str) -> dict[str, int]:
     """Output heads of a model: ``main`` always, plus the method's auxiliary heads.
@@ -148,39 +151,30 @@ def head_sizes(group: str, method: str) -> dict[str, int]:
     return heads
 
 
-class MultiHead(nn.Module):
-    """Shared trunk (hard parameter sharing) with one linear head per task.
+def build(group: str, method: str, train: dict, init_log_var: float = 0.0) -> nn.Module:
+    """The model of one run: a hwbench model with the method's extra heads.
 
-    ``backbone`` is a hwbench model; its ``features(x)`` gives the penultimate
-    features and its own final layer serves as the ``main`` head. ``log_vars``
-    holds the learned log-variances of uncertainty weighting (``uw``), so they are
-    model parameters the optimiser updates and the checkpoint saves.
+    Hard parameter sharing: every head reads the same penultimate features. For
+    ``uw`` the learned log variances are a model parameter (``log_vars``: main,
+    column, row), so the optimiser updates them and the checkpoint keeps them.
     """
+    from hwbench.models import build_model
 
-    def __init__(
-        self,
-        backbone: nn.Module,
-        main_head: nn.Module,
-        feature_dim: int,
-        extra_heads: dict[str, int],
-        uncertainty_tasks: tuple[str, ...] = (),
-        init_log_var: float = 0.0,
-    ):
-        super().__init__()
-        self.backbone = backbone
-        self.heads = nn.ModuleDict({"main": main_head})
-        for name, n_out in extra_heads.items():
-            self.heads[name] = nn.Linear(feature_dim, n_out)
-        self.uncertainty_tasks = tuple(uncertainty_tasks)
-        if self.uncertainty_tasks:
-            self.log_vars = nn.Parameter(torch.full((len(self.uncertainty_tasks),), init_log_var))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone.features(x)
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.features(x)
-        return {name: head(feats) for name, head in self.heads.items()}
+    heads = head_sizes(group, method)
+    model = build_model(
+        train["model"],
+        heads.pop("main"),
+        in_channels=train["in_channels"],
+        stem=train["stem"],
+        pretrained=train["pretrained"],
+    )
+    for name, n_out in heads.items():
+        model.add_head(name, n_out)
+    if method == "uw":
+        model.register_parameter(
+            "log_vars", nn.Parameter(torch.full((len(UW_TASKS),), float(init_log_var)))
+        )
+    return model
 
 
 # ---------------------------------------------------------------------------
@@ -192,9 +186,14 @@ def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.float(), target)
 
 
-def base_loss(outputs: dict[str, torch.Tensor], y: torch.Tensor):
+def main_logits(outputs) -> torch.Tensor:
+    """The main head's logits (a model without extra heads returns them bare)."""
+    return outputs["main"] if isinstance(outputs, dict) else outputs
+
+
+def base_loss(outputs, y: torch.Tensor):
     """Eq. 1: cross-entropy of the main head."""
-    main = _ce(outputs["main"], y)
+    main = _ce(main_logits(outputs), y)
     return main, {"main": main.detach()}
 
 
@@ -211,9 +210,6 @@ def wloss_loss(
     row_loss = _ce(outputs["row"], row)
     loss = main + sigma1 * col_loss + sigma2 * row_loss
     return loss, {"main": main.detach(), "col": col_loss.detach(), "row": row_loss.detach()}
-
-
-UW_TASKS = ("main", "col", "row")
 
 
 def uw_loss(outputs: dict[str, torch.Tensor], y: torch.Tensor, n_cols: int, log_vars):
@@ -313,3 +309,46 @@ def scripts_of(group: str, method: str) -> tuple[str, ...]:
     """The scripts whose images a run trains and is tested on."""
     spec = check_method(group, method)
     return (SINGLE_SCRIPT[method],) if method in SINGLE_SCRIPT else spec.scripts
+
+
+# ---------------------------------------------------------------------------
+# Table 4
+
+
+def table4_values(evals: list[dict]) -> pd.DataFrame:
+    """Per-seed Table 4 values (accuracy in %) from the runs' eval records.
+
+    Each record has ``group``, ``method``, ``seed`` and ``accuracy`` (script ->
+    test accuracy in [0, 1]). Returns one row per (model, seed) with the columns
+    of :data:`COLUMNS`; Average and Range (max - min) are over the three digit
+    scripts of the same run, so their sd is over seeds too. A cell the model is not
+    evaluated on is NaN (see :func:`cell_text` for how it is printed).
+    """
+    rows: dict[tuple[str, int], dict] = {}
+    for rec in evals:
+        check_method(rec["group"], rec["method"])
+        key = (ROW_NAMES[rec["method"]], int(rec["seed"]))
+        row = rows.setdefault(key, {"model": key[0], "seed": key[1]})
+        for script, acc in rec["accuracy"].items():
+            row[SCRIPT_COLUMN[script]] = 100.0 * float(acc)
+        if rec["group"] == "digits" and rec["method"] in MULTI_TASK:
+            accs = [100.0 * float(rec["accuracy"][s]) for s in DIGIT_SCRIPTS]
+            row["Average"] = float(np.mean(accs))
+            row["Range"] = float(np.max(accs) - np.min(accs))
+    frame = pd.DataFrame(list(rows.values()), columns=["model", "seed", *COLUMNS])
+    order = {name: i for i, name in enumerate(ROW_NAMES.values())}
+    frame = frame.sort_values(["model", "seed"], key=lambda c: c.map(order) if c.name == "model" else c)
+    return frame.reset_index(drop=True)
+
+
+def not_evaluated(model: str, column: str) -> str | None:
+    """How Table 4 prints a cell no run fills: "0" or "-" as the paper, else None.
+
+    The paper prints 0 for a single-script model on the other two scripts (a 10-class
+    model of one script is not evaluated there) and "-" for its Average, Range and
+    Amharic cells.
+    """
+    single = {"Lat": "Latin", "Arab": "Arabic", "Kan": "Kannada"}
+    if model in single and column != single[model]:
+        return "0" if column in ("Latin", "Arabic", "Kannada") else "-"
+    return None

@@ -156,10 +156,18 @@ def test_make_loss_uses_method_params():
     outputs = {"main": torch.randn(4, 30), "col": torch.randn(4, 10), "row": torch.randn(4, 3)}
     y = torch.tensor([1, 12, 23, 5])
     fn = ms.make_loss("digits", "wloss", {"sigma1": 0.2, "sigma2": 0.3})
-    loss, parts = fn(outputs, y, None)
+    loss, parts = fn(outputs, {"x": None, "y": y})
     assert loss.item() == pytest.approx(
         (parts["main"] + 0.2 * parts["col"] + 0.3 * parts["row"]).item(), rel=1e-6
     )
+    pred = outputs["main"].argmax(dim=1)
+    assert parts["acc"].item() == pytest.approx((pred == y).float().mean().item())
+    uw = ms.make_loss("amharic", "uw", {"init_log_var": 0.25})
+    assert isinstance(uw, torch.nn.Module) and uw.log_vars.tolist() == [0.25] * 3
+    new = ms.make_loss("digits", "new", {"reduction": "mean"})
+    outputs["aux"] = torch.randn(4, 4)
+    _, parts = new(outputs, {"y": y})
+    assert 0 <= parts["factor"].item() <= 3
     with pytest.raises(ValueError, match="not run for amharic"):
         ms.make_loss("amharic", "lat")
 
@@ -188,15 +196,177 @@ def test_grid_labels_from_characters():
         ms.grid_labels("digits", "base", "amharic", keep)
 
 
-def test_build_adds_heads_and_uw_log_vars():
+def test_build_adds_heads():
     train = {"model": "small_cnn", "in_channels": 1, "stem": "cifar", "pretrained": None}
     x = torch.zeros(2, 1, 28, 28)
     lat = ms.build("digits", "lat", train)
     assert lat(x).shape == (2, 10)
-    uw = ms.build("amharic", "uw", train, init_log_var=0.5)
-    out = uw(x)
+    out = ms.build("amharic", "uw", train)(x)
     assert {k: v.shape[1] for k, v in out.items()} == {"main": 77, "col": 7, "row": 11}
-    names = dict(uw.named_parameters())
-    assert names["log_vars"].tolist() == [0.5, 0.5, 0.5]
     new = ms.build("digits", "new", train)
     assert {k: v.shape[1] for k, v in new(x).items()} == {"main": 30, "aux": 4}
+
+
+# ---------------------------------------------------------------- one job on tiny data
+
+TINY_TRAIN = {
+    "model": "small_cnn",
+    "stem": "cifar",
+    "pretrained": None,
+    "in_channels": 1,
+    "input_size": None,
+    "normalize": "mnist",
+    "epochs": 3,
+    "batch_size": 16,
+    "optimizer": "adam",
+    "lr": 0.003,
+    "weight_decay": 0.0,
+    "patience": None,
+    "select": "best_val",
+}
+
+
+def fake_dataset(folder, charsets=("latin_digits", "arabic_digits", "kannada_digits"), per_class=8):
+    """A processed dataset whose classes are learnable blobs, and its stratified split."""
+    import numpy as np
+    import pandas as pd
+
+    from hwbench.charsets import CHARSETS
+    from hwbench.store import save_processed
+
+    rng = np.random.default_rng(0)
+    images, names, splits = [], [], []
+    for charset in charsets:
+        for char in CHARSETS[charset]:
+            proto = rng.random((28, 28)) > 0.7
+            for i in range(per_class):
+                noise = rng.random((28, 28)) > 0.95
+                images.append(((proto ^ noise) * 255).astype(np.uint8))
+                names.append(char)
+                splits.append(
+                    "train" if i < per_class - 3 else ("val" if i < per_class - 1 else "test")
+                )
+    n = len(images)
+    meta = pd.DataFrame(
+        {
+            "label": range(n),
+            "label_name": names,
+            "script": "x",
+            "writer": "",
+            "pen": "",
+            "source_split": "",
+        }
+    )
+    save_processed(folder, np.stack(images), meta)
+    split_csv = folder / "stratified.csv"
+    pd.DataFrame({"index": range(n), "split": splits}).to_csv(split_csv, index=False)
+    return split_csv
+
+
+SOURCES = {
+    "latin": {"dataset": "fake", "charset": "latin_digits"},
+    "arabic": {"dataset": "fake", "charset": "arabic_digits"},
+    "kannada": {"dataset": "fake", "charset": "kannada_digits"},
+}
+
+
+@pytest.fixture
+def fake_paths(tmp_path):
+    split_csv = fake_dataset(tmp_path / "fake")
+    return {s: (str(tmp_path / "fake"), str(split_csv)) for s in SOURCES}
+
+
+def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
+    torch.set_num_threads(1)
+    rec = ms.train_job(
+        "digits",
+        "new",
+        0,
+        SOURCES,
+        fake_paths,
+        TINY_TRAIN,
+        {"reduction": "sum"},
+        tmp_path / "run",
+        device="cpu",
+        progress=False,
+    )
+    assert set(rec["accuracy"]) == {"latin", "arabic", "kannada"}
+    assert rec["n_test"] == {"latin": 10, "arabic": 10, "kannada": 10}
+    assert rec["n_train"] == 150 and rec["classes"] == 30
+    assert all(0.0 <= a <= 1.0 for a in rec["accuracy"].values())
+    assert 0.0 <= rec["aux_accuracy"] <= 1.0
+    import pandas as pd
+
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert {"train_main", "train_aux", "train_factor", "val_acc"} <= set(metrics.columns)
+    assert len(metrics) == 3
+
+    single = ms.train_job(
+        "digits",
+        "kan",
+        0,
+        SOURCES,
+        fake_paths,
+        TINY_TRAIN,
+        {},
+        tmp_path / "kan",
+        device="cpu",
+        progress=False,
+    )
+    assert list(single["accuracy"]) == ["kannada"] and single["classes"] == 10
+    # distinct blobs per class: a few epochs separate them well above chance (10%)
+    assert single["accuracy"]["kannada"] >= 0.5
+
+
+def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatch):
+    from hwbench import engine
+
+    torch.set_num_threads(1)
+    args = ("digits", "uw", 1, SOURCES, fake_paths, TINY_TRAIN, {"init_log_var": 0.0})
+    whole = ms.train_job(*args, tmp_path / "whole", device="cpu", progress=False)
+
+    real_fit = engine.fit
+
+    def interrupted_fit(*a, **kw):
+        def stop(epoch, row):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+        return real_fit(*a, **kw, on_epoch_end=stop)
+
+    monkeypatch.setattr(engine, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        ms.train_job(*args, tmp_path / "resumed", device="cpu", progress=False)
+    monkeypatch.setattr(engine, "fit", real_fit)
+    resumed = ms.train_job(*args, tmp_path / "resumed", device="cpu", progress=False)
+
+    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["accuracy"] == whole["accuracy"]
+    # the learned loss weights resumed too
+    ca = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=False)["loss_fn"]
+    cb = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=False)["loss_fn"]
+    assert torch.equal(ca["log_vars"], cb["log_vars"]) and not torch.equal(
+        ca["log_vars"], torch.zeros(3)
+    )
+
+
+def test_changed_method_params_retrain(tmp_path, fake_paths):
+    torch.set_num_threads(1)
+    train = {**TINY_TRAIN, "epochs": 1}
+    args = ("digits", "wloss", 0, SOURCES, fake_paths, train)
+    first = ms.train_job(
+        *args, {"sigma1": 0.2, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
+    )
+    again = ms.train_job(
+        *args, {"sigma1": 0.2, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
+    )
+    assert again["accuracy"] == first["accuracy"]  # finished run: reused, not retrained
+    w0 = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
+    ms.train_job(
+        *args, {"sigma1": 5.0, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
+    )
+    w1 = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
+    assert not all(torch.equal(w0[k], w1[k]) for k in w0)  # other sigma: trained anew

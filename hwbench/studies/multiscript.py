@@ -21,6 +21,7 @@ Aux label of the New model (eq. 3), derived from the main head's current predict
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +132,7 @@ def aux_labels(pred: torch.Tensor, target: torch.Tensor, n_cols: int) -> torch.T
 # ---------------------------------------------------------------------------
 # Heads
 
-# Tasks weighted by uncertainty weighting, in the order of the model's log_vars.
+# Tasks weighted by uncertainty weighting, in the order of UncertaintyLoss.log_vars.
 UW_TASKS = ("main", "col", "row")
 
 
@@ -151,12 +152,10 @@ def head_sizes(group: str, method: str) -> dict[str, int]:
     return heads
 
 
-def build(group: str, method: str, train: dict, init_log_var: float = 0.0) -> nn.Module:
+def build(group: str, method: str, train: dict) -> nn.Module:
     """The model of one run: a hwbench model with the method's extra heads.
 
-    Hard parameter sharing: every head reads the same penultimate features. For
-    ``uw`` the learned log variances are a model parameter (``log_vars``: main,
-    column, row), so the optimiser updates them and the checkpoint keeps them.
+    Hard parameter sharing: every head reads the same penultimate features.
     """
     from hwbench.models import build_model
 
@@ -167,13 +166,10 @@ def build(group: str, method: str, train: dict, init_log_var: float = 0.0) -> nn
         in_channels=train["in_channels"],
         stem=train["stem"],
         pretrained=train["pretrained"],
+        input_size=train.get("input_size") or 28,
     )
     for name, n_out in heads.items():
         model.add_head(name, n_out)
-    if method == "uw":
-        model.register_parameter(
-            "log_vars", nn.Parameter(torch.full((len(UW_TASKS),), float(init_log_var)))
-        )
     return model
 
 
@@ -188,7 +184,7 @@ def _ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def main_logits(outputs) -> torch.Tensor:
     """The main head's logits (a model without extra heads returns them bare)."""
-    return outputs["main"] if isinstance(outputs, dict) else outputs
+    return outputs["main"] if isinstance(outputs, Mapping) else outputs
 
 
 def base_loss(outputs, y: torch.Tensor):
@@ -244,34 +240,68 @@ def new_loss(
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"multiscript new.reduction must be 'sum' or 'mean', got {reduction!r}")
-    main_logits = outputs["main"]
+    logits = outputs["main"]
     with torch.no_grad():
-        aux_target = aux_labels(main_logits.argmax(dim=1), y, n_cols)
+        aux_target = aux_labels(logits.argmax(dim=1), y, n_cols)
         factor = aux_target.float().sum() if reduction == "sum" else aux_target.float().mean()
-    main = _ce(main_logits, y)
+    main = _ce(logits, y)
     aux = _ce(outputs["aux"], aux_target)
     loss = factor * main + aux
     return loss, {"main": main.detach(), "aux": aux.detach(), "factor": factor}
 
 
+class UncertaintyLoss(nn.Module):
+    """:func:`uw_loss` with its log variances as learned parameters.
+
+    An ``nn.Module`` loss: the engine optimises and checkpoints its parameters.
+    """
+
+    def __init__(self, n_cols: int, init_log_var: float = 0.0):
+        super().__init__()
+        self.n_cols = n_cols
+        self.log_vars = nn.Parameter(torch.full((len(UW_TASKS),), float(init_log_var)))
+
+    def forward(self, outputs, batch):
+        return with_accuracy(
+            outputs, batch, uw_loss(outputs, batch["y"], self.n_cols, self.log_vars)
+        )
+
+
+def with_accuracy(outputs, batch, loss_parts):
+    """Add the main head's batch accuracy to the logged parts (for the curves)."""
+    loss, parts = loss_parts
+    parts["acc"] = (main_logits(outputs).detach().argmax(dim=1) == batch["y"]).float().mean()
+    return loss, parts
+
+
 def make_loss(group: str, method: str, params: dict | None = None):
-    """The loss callable ``(outputs, y, model) -> (loss, parts)`` of one method.
+    """The engine loss ``(outputs, batch) -> (loss, parts)`` of one method.
 
     ``params`` are the method's hyper-parameters for this group: ``sigma1``/``sigma2``
-    for wloss, ``reduction`` for new; nothing for the others.
+    for wloss, ``init_log_var`` for uw, ``reduction`` for new; nothing for the others.
     """
     spec = check_method(group, method)
     params = params or {}
     n_cols = spec.n_cols
-    if method in SINGLE_SCRIPT or method == "base":
-        return lambda outputs, y, model=None: base_loss(outputs, y)
+    if method == "uw":
+        return UncertaintyLoss(n_cols, params.get("init_log_var", 0.0))
     if method == "wloss":
         s1, s2 = float(params["sigma1"]), float(params["sigma2"])
-        return lambda outputs, y, model=None: wloss_loss(outputs, y, n_cols, s1, s2)
-    if method == "uw":
-        return lambda outputs, y, model: uw_loss(outputs, y, n_cols, model.log_vars)
-    reduction = params.get("reduction", "sum")
-    return lambda outputs, y, model=None: new_loss(outputs, y, n_cols, reduction)
+
+        def loss(outputs, y):
+            return wloss_loss(outputs, y, n_cols, s1, s2)
+    elif method == "new":
+        reduction = params.get("reduction", "sum")
+
+        def loss(outputs, y):
+            return new_loss(outputs, y, n_cols, reduction)
+    else:  # the single-script models and Base: eq. 1
+        loss = base_loss
+
+    def loss_fn(outputs, batch):
+        return with_accuracy(outputs, batch, loss(outputs, batch["y"]))
+
+    return loss_fn
 
 
 # ---------------------------------------------------------------------------
@@ -337,7 +367,9 @@ def table4_values(evals: list[dict]) -> pd.DataFrame:
             row["Range"] = float(np.max(accs) - np.min(accs))
     frame = pd.DataFrame(list(rows.values()), columns=["model", "seed", *COLUMNS])
     order = {name: i for i, name in enumerate(ROW_NAMES.values())}
-    frame = frame.sort_values(["model", "seed"], key=lambda c: c.map(order) if c.name == "model" else c)
+    frame = frame.sort_values(
+        ["model", "seed"], key=lambda c: c.map(order) if c.name == "model" else c
+    )
     return frame.reset_index(drop=True)
 
 
@@ -352,3 +384,180 @@ def not_evaluated(model: str, column: str) -> str | None:
     if model in single and column != single[model]:
         return "0" if column in ("Latin", "Arabic", "Kannada") else "-"
     return None
+
+
+# ---------------------------------------------------------------------------
+# One training job
+
+
+@dataclass
+class ScriptData:
+    """One split of the job's data: uint8 images, grid labels, and each image's script."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    script: np.ndarray
+
+
+def load_job_split(
+    group: str, method: str, sources: Mapping[str, Mapping], paths: Mapping, split: str
+) -> ScriptData:
+    """The images of every script of the job in ``split``, with their grid labels.
+
+    ``sources[script]`` names the dataset and charset; ``paths[script]`` is
+    ``(processed_dir, split_csv)``.
+    """
+    from hwbench.charsets import CHARSETS
+    from hwbench.data import load_split
+
+    xs, ys, scripts = [], [], []
+    for script in scripts_of(group, method):
+        processed_dir, split_csv = paths[script]
+        charset = sources[script]["charset"]
+        part = load_split(processed_dir, split_csv, split)
+        pos = charset_positions(part.meta, CHARSETS[charset], f"{processed_dir}/meta.csv")
+        keep = pos >= 0
+        if not keep.any():
+            found = sorted(part.meta["label_name"].astype(str).unique())[:10]
+            raise ValueError(
+                f"{processed_dir} has no {charset} images in split {split!r} of {split_csv} "
+                f"(it has label_name {found}...); check multiscript.sources.{script}"
+            )
+        xs.append(torch.from_numpy(np.ascontiguousarray(part.images[keep])))
+        ys.append(torch.from_numpy(grid_labels(group, method, script, pos[keep])))
+        scripts.append(np.full(int(keep.sum()), script))
+    return ScriptData(torch.cat(xs), torch.cat(ys), np.concatenate(scripts))
+
+
+def reset_if_changed(run_dir, job: Mapping) -> bool:
+    """Drop the run's checkpoint and weights when they were trained with other settings.
+
+    The engine resumes from a checkpoint whose training config matches; the loss and
+    model settings of a job are not part of that, so ``job.json`` records them.
+    Returns True when a stale run was removed.
+    """
+    import json
+    from pathlib import Path
+
+    from hwbench import engine
+    from hwbench.store import write_json
+
+    run_dir = Path(run_dir)
+    record = run_dir / "job.json"
+    current = json.loads(json.dumps(job, sort_keys=True, default=str))
+    stale = record.exists() and json.loads(record.read_text(encoding="utf-8")) != current
+    if stale:
+        for name in (engine.CHECKPOINT, engine.BEST_MODEL, engine.FINAL_MODEL, engine.METRICS):
+            (run_dir / name).unlink(missing_ok=True)
+    write_json(record, current)
+    return stale
+
+
+def train_job(
+    group: str,
+    method: str,
+    seed: int,
+    sources: Mapping[str, Mapping],
+    paths: Mapping[str, tuple],
+    train: Mapping,
+    method_params: Mapping,
+    run_dir,
+    device=None,
+    progress: bool = True,
+) -> dict:
+    """Train one model of Table 4 and test it; returns the eval record (eval.json).
+
+    Validation accuracy of the main head is monitored: it picks the tested weights
+    (``select: best_val``) and drives early stopping when ``patience`` is set.
+    """
+    from pathlib import Path
+
+    from hwbench import engine
+    from hwbench.data import to_model_input
+    from hwbench.metrics import accuracy, macro_f1, predictions
+
+    spec = check_method(group, method)
+    run_dir = Path(run_dir)
+    job = {"group": group, "method": method, "seed": seed, "sources": dict(sources)}
+    reset_if_changed(run_dir, {**job, "train": dict(train), "method": dict(method_params)})
+
+    device = engine.pick_device() if device is None else torch.device(device)
+    splits = {
+        name: load_job_split(group, method, sources, paths, name)
+        for name in ("train", "val", "test")
+    }
+
+    def tensors(part: ScriptData) -> dict[str, torch.Tensor]:
+        x = to_model_input(
+            part.x,
+            device,
+            size=train.get("input_size"),
+            channels=train["in_channels"],
+            normalize=train["normalize"],
+        )
+        return {"x": x, "y": part.y.to(device)}
+
+    data = {name: tensors(part) for name, part in splits.items()}
+    config = engine.TrainConfig.from_dict(
+        {
+            "epochs": train["epochs"],
+            "batch_size": train["batch_size"],
+            "optimizer": train["optimizer"],
+            "lr": train["lr"],
+            "weight_decay": train["weight_decay"],
+            "patience": train["patience"],
+        },
+        seed=seed,
+        monitor="val_acc",
+        mode="max",
+    )
+    engine.seed_everything(seed)
+    model = build(group, method, train)
+    loss_fn = make_loss(group, method, method_params)
+    result = engine.fit(
+        model,
+        data["train"],
+        config,
+        run_dir,
+        loss_fn=loss_fn,
+        eval_sets={"val": data["val"]},
+        device=device,
+        progress=progress,
+    )
+
+    selected = "last"
+    best = run_dir / engine.BEST_MODEL
+    if train["select"] == "best_val" and best.exists():
+        model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
+        selected = f"best_val (epoch {result.best_epoch})"
+    model.eval()
+    outputs = engine.predict(model, data["test"]["x"], config.eval_batch_size, config.amp)
+    pred = predictions(main_logits(outputs))
+    y = splits["test"].y.numpy()
+    n_classes = head_sizes(group, method)["main"]
+    record = {
+        **job,
+        "method_params": dict(method_params),
+        "accuracy": {},
+        "macro_f1": {},
+        "n_test": {},
+        "n_train": int(len(splits["train"].y)),
+        "n_val": int(len(splits["val"].y)),
+        "classes": n_classes,
+        "selected": selected,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "stop_reason": result.stop_reason,
+        "device": result.device,
+        "train_wall_s": result.wall_s,
+    }
+    for script in scripts_of(group, method):
+        mask = splits["test"].script == script
+        record["accuracy"][script] = accuracy(y[mask], pred[mask])
+        record["macro_f1"][script] = macro_f1(y[mask], pred[mask])
+        record["n_test"][script] = int(mask.sum())
+    if method == "new":
+        # How well the aux head reads the main head's test-time correctness.
+        aux_true = aux_labels(torch.from_numpy(pred), torch.from_numpy(y), spec.n_cols)
+        record["aux_accuracy"] = accuracy(aux_true.numpy(), predictions(outputs["aux"]))
+    return record

@@ -38,6 +38,12 @@ def ms_runs():
     ]
 
 
+def ms_datasets():
+    """Processed files of every dataset the study reads (for the provenance)."""
+    names = sorted({MS["sources"][s]["dataset"] for g in MS["groups"] for s in MS_GROUP_SCRIPTS[g]})
+    return [f"data/processed/{d}/{f}" for d in names for f in ("images.npy", "meta.csv")]
+
+
 def ms_scripts(wildcards):
     """The scripts a job trains and is tested on."""
     return MS_SCRIPTS.get(wildcards.model, MS_GROUP_SCRIPTS[wildcards.group])
@@ -98,6 +104,7 @@ rule multiscript_train:
 rule multiscript_table4:
     input:
         evals=[f"{run}/eval.json" for run in ms_runs()],
+        datasets=ms_datasets(),
         script=script_path("multiscript_report.py"),
         code=hw("studies/multiscript.py", "report.py", "store.py", "logs.py"),
     output:
@@ -120,7 +127,10 @@ rule multiscript_table4:
         ),
     params:
         config=MS,
-        seeds=MS["seeds"],
+        # wall time per job, for the provenance sidecar
+        benchmarks=[
+            run.replace("results/", "benchmarks/jobs/") + ".tsv" for run in ms_runs()
+        ],
     log:
         "logs/multiscript/table4.log",
     benchmark:

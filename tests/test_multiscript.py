@@ -197,7 +197,7 @@ def test_grid_labels_from_characters():
 
 
 def test_build_adds_heads():
-    train = {"model": "small_cnn", "in_channels": 1, "stem": "cifar", "pretrained": None}
+    train = {"name": "small_cnn", "in_channels": 1}
     x = torch.zeros(2, 1, 28, 28)
     lat = ms.build("digits", "lat", train)
     assert lat(x).shape == (2, 10)
@@ -209,21 +209,8 @@ def test_build_adds_heads():
 
 # ---------------------------------------------------------------- one job on tiny data
 
-TINY_TRAIN = {
-    "model": "small_cnn",
-    "stem": "cifar",
-    "pretrained": None,
-    "in_channels": 1,
-    "input_size": None,
-    "normalize": "mnist",
-    "epochs": 3,
-    "batch_size": 16,
-    "optimizer": "adam",
-    "lr": 0.003,
-    "weight_decay": 0.0,
-    "patience": None,
-    "select": "best_val",
-}
+TINY_MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "mnist"}
+TINY_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "monitor": "val_acc", "mode": "max"}
 
 
 def fake_dataset(folder, charsets=("latin_digits", "arabic_digits", "kannada_digits"), per_class=8):
@@ -284,6 +271,7 @@ def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
         0,
         SOURCES,
         fake_paths,
+        TINY_MODEL,
         TINY_TRAIN,
         {"reduction": "sum"},
         tmp_path / "run",
@@ -307,6 +295,7 @@ def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
         0,
         SOURCES,
         fake_paths,
+        TINY_MODEL,
         TINY_TRAIN,
         {},
         tmp_path / "kan",
@@ -322,7 +311,7 @@ def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatc
     from hwbench import engine
 
     torch.set_num_threads(1)
-    args = ("digits", "uw", 1, SOURCES, fake_paths, TINY_TRAIN, {"init_log_var": 0.0})
+    args = ("digits", "uw", 1, SOURCES, fake_paths, TINY_MODEL, TINY_TRAIN, {"init_log_var": 0.0})
     whole = ms.train_job(*args, tmp_path / "whole", device="cpu", progress=False)
 
     real_fit = engine.fit
@@ -356,7 +345,7 @@ def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatc
 def test_changed_method_params_retrain(tmp_path, fake_paths):
     torch.set_num_threads(1)
     train = {**TINY_TRAIN, "epochs": 1}
-    args = ("digits", "wloss", 0, SOURCES, fake_paths, train)
+    args = ("digits", "wloss", 0, SOURCES, fake_paths, TINY_MODEL, train)
     first = ms.train_job(
         *args, {"sigma1": 0.2, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
     )

@@ -152,22 +152,15 @@ def head_sizes(group: str, method: str) -> dict[str, int]:
     return heads
 
 
-def build(group: str, method: str, train: dict) -> nn.Module:
-    """The model of one run: a hwbench model with the method's extra heads.
-
-    Hard parameter sharing: every head reads the same penultimate features.
+def build(group: str, method: str, model_cfg: Mapping) -> nn.Module:
+    """The model of one run: a hwbench model (config section ``model``) with the
+    method's extra heads. Hard parameter sharing: every head reads the same
+    penultimate features.
     """
-    from hwbench.models import build_model
+    from hwbench.models import model_from_config
 
     heads = head_sizes(group, method)
-    model = build_model(
-        train["model"],
-        heads.pop("main"),
-        in_channels=train["in_channels"],
-        stem=train["stem"],
-        pretrained=train["pretrained"],
-        input_size=train.get("input_size") or 28,
-    )
+    model = model_from_config(model_cfg, heads.pop("main"))
     for name, n_out in heads.items():
         model.add_head(name, n_out)
     return model
@@ -459,60 +452,51 @@ def train_job(
     seed: int,
     sources: Mapping[str, Mapping],
     paths: Mapping[str, tuple],
+    model_cfg: Mapping,
     train: Mapping,
     method_params: Mapping,
     run_dir,
+    select: str = "best",
     device=None,
     progress: bool = True,
 ) -> dict:
     """Train one model of Table 4 and test it; returns the eval record (eval.json).
 
-    Validation accuracy of the main head is monitored: it picks the tested weights
-    (``select: best_val``) and drives early stopping when ``patience`` is set.
+    ``model_cfg`` and ``train`` are the config sections (model.schema.yaml,
+    train.schema.yaml); ``select="best"`` tests the weights of the best monitored
+    epoch (``train.monitor``, e.g. val_acc), ``"last"`` the final ones.
     """
     from pathlib import Path
 
     from hwbench import engine
-    from hwbench.data import to_model_input
+    from hwbench.data import input_options, to_model_input
     from hwbench.metrics import accuracy, macro_f1, predictions
 
+    if select not in ("best", "last"):
+        raise ValueError(f"multiscript.select must be 'best' or 'last', got {select!r}")
     spec = check_method(group, method)
     run_dir = Path(run_dir)
     job = {"group": group, "method": method, "seed": seed, "sources": dict(sources)}
-    reset_if_changed(run_dir, {**job, "train": dict(train), "method": dict(method_params)})
+    settings = {
+        "model": dict(model_cfg),
+        "train": dict(train),
+        "method_params": dict(method_params),
+    }
+    reset_if_changed(run_dir, {**job, **settings})
 
     device = engine.pick_device() if device is None else torch.device(device)
     splits = {
         name: load_job_split(group, method, sources, paths, name)
         for name in ("train", "val", "test")
     }
-
-    def tensors(part: ScriptData) -> dict[str, torch.Tensor]:
-        x = to_model_input(
-            part.x,
-            device,
-            size=train.get("input_size"),
-            channels=train["in_channels"],
-            normalize=train["normalize"],
-        )
-        return {"x": x, "y": part.y.to(device)}
-
-    data = {name: tensors(part) for name, part in splits.items()}
-    config = engine.TrainConfig.from_dict(
-        {
-            "epochs": train["epochs"],
-            "batch_size": train["batch_size"],
-            "optimizer": train["optimizer"],
-            "lr": train["lr"],
-            "weight_decay": train["weight_decay"],
-            "patience": train["patience"],
-        },
-        seed=seed,
-        monitor="val_acc",
-        mode="max",
-    )
+    prep = input_options(model_cfg)
+    data = {
+        name: {"x": to_model_input(part.x, device, **prep), "y": part.y.to(device)}
+        for name, part in splits.items()
+    }
+    config = engine.TrainConfig.from_dict(train, seed=seed)
     engine.seed_everything(seed)
-    model = build(group, method, train)
+    model = build(group, method, model_cfg)
     loss_fn = make_loss(group, method, method_params)
     result = engine.fit(
         model,
@@ -527,9 +511,9 @@ def train_job(
 
     selected = "last"
     best = run_dir / engine.BEST_MODEL
-    if train["select"] == "best_val" and best.exists():
+    if select == "best" and best.exists():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
-        selected = f"best_val (epoch {result.best_epoch})"
+        selected = f"best {config.monitor} (epoch {result.best_epoch})"
     model.eval()
     outputs = engine.predict(model, data["test"]["x"], config.eval_batch_size, config.amp)
     pred = predictions(main_logits(outputs))
@@ -537,7 +521,7 @@ def train_job(
     n_classes = head_sizes(group, method)["main"]
     record = {
         **job,
-        "method_params": dict(method_params),
+        **settings,
         "accuracy": {},
         "macro_f1": {},
         "n_test": {},

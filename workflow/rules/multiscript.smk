@@ -82,17 +82,19 @@ rule multiscript_train:
     params:
         run_dir=lambda wildcards, output: os.path.dirname(output.eval),
         sources=lambda wildcards: {s: MS["sources"][s] for s in ms_scripts(wildcards)},
+        model=MS["model"],
         train=MS["train"],
+        select=MS["select"],
         method=ms_method_params,
     wildcard_constraints:
         group="digits|amharic",
         model="lat|arab|kan|base|wloss|uw|new",
         seed=r"\d+",
-    threads: MS["train"]["threads"]
+    threads: MS["resources"]["threads"]
     resources:
         gpu=1,
-        mem_mb=MS["train"]["mem_mb"],
-        runtime=MS["train"]["runtime"],
+        mem_mb=MS["resources"]["mem_mb"],
+        runtime=MS["resources"]["runtime"],
     log:
         "logs/multiscript/{group}/{model}/seed{seed}.log",
     benchmark:

@@ -23,8 +23,10 @@ with job_log(snakemake.log[0]):  # noqa: F821
         seed=int(sm.wildcards.seed),
         sources=sm.params.sources,
         paths=paths,
+        model_cfg=sm.params.model,
         train=sm.params.train,
         method_params=sm.params.method,
         run_dir=sm.params.run_dir,
+        select=sm.params.select,
     )
     write_json(sm.output.eval, record)

@@ -23,7 +23,9 @@ with job_log(snakemake.log[0]) as log:  # noqa: F821
         config={"multiscript": sm.params.config},
         dataset_files=sm.input.datasets,
         benchmark_files=[b for b in sm.params.benchmarks if os.path.exists(b)],
-        job_devices={os.path.dirname(p): r["device"] for p, r in zip(sm.input.evals, evals)},
+        job_devices={
+            os.path.dirname(p): r["device"] for p, r in zip(sm.input.evals, evals, strict=True)
+        },
     )
     curves = multiscript.epoch_curves(runs)
     multiscript.plot_curves(curves, sm.output.curves)

@@ -40,8 +40,12 @@ def ms_runs():
 
 def ms_datasets():
     """Processed files of every dataset the study reads (for the provenance)."""
-    names = sorted({MS["sources"][s]["dataset"] for g in MS["groups"] for s in MS_GROUP_SCRIPTS[g]})
-    return [f"data/processed/{d}/{f}" for d in names for f in ("images.npy", "meta.csv")]
+    names = sorted(
+        {MS["sources"][s]["dataset"] for g in MS["groups"] for s in MS_GROUP_SCRIPTS[g]}
+    )
+    return [
+        f"data/processed/{d}/{f}" for d in names for f in ("images.npy", "meta.csv")
+    ]
 
 
 def ms_scripts(wildcards):
@@ -79,13 +83,10 @@ rule multiscript_train:
     # from both after an interrupted job.
     output:
         eval="results/multiscript/{group}/{model}/seed{seed}/eval.json",
-    params:
-        run_dir=lambda wildcards, output: os.path.dirname(output.eval),
-        sources=lambda wildcards: {s: MS["sources"][s] for s in ms_scripts(wildcards)},
-        model=MS["model"],
-        train=MS["train"],
-        select=MS["select"],
-        method=ms_method_params,
+    log:
+        "logs/multiscript/{group}/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/jobs/multiscript/{group}/{model}/seed{seed}.tsv"
     wildcard_constraints:
         group="digits|amharic",
         model="lat|arab|kan|base|wloss|uw|new",
@@ -95,10 +96,13 @@ rule multiscript_train:
         gpu=1,
         mem_mb=MS["resources"]["mem_mb"],
         runtime=MS["resources"]["runtime"],
-    log:
-        "logs/multiscript/{group}/{model}/seed{seed}.log",
-    benchmark:
-        "benchmarks/jobs/multiscript/{group}/{model}/seed{seed}.tsv"
+    params:
+        run_dir=lambda wildcards, output: os.path.dirname(output.eval),
+        sources=lambda wildcards: {s: MS["sources"][s] for s in ms_scripts(wildcards)},
+        model=MS["model"],
+        train=MS["train"],
+        select=MS["select"],
+        method=ms_method_params,
     script:
         "../scripts/multiscript_train.py"
 
@@ -127,15 +131,15 @@ rule multiscript_table4:
             caption="../report/multiscript/new_losses.rst",
             category="multiscript",
         ),
+    log:
+        "logs/multiscript/table4.log",
+    benchmark:
+        "benchmarks/jobs/multiscript/table4.tsv"
     params:
         config=MS,
         # wall time per job, for the provenance sidecar
         benchmarks=[
             run.replace("results/", "benchmarks/jobs/") + ".tsv" for run in ms_runs()
         ],
-    log:
-        "logs/multiscript/table4.log",
-    benchmark:
-        "benchmarks/jobs/multiscript/table4.tsv"
     script:
         "../scripts/multiscript_report.py"

@@ -359,3 +359,96 @@ def test_changed_method_params_retrain(tmp_path, fake_paths):
     )
     w1 = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
     assert not all(torch.equal(w0[k], w1[k]) for k in w0)  # other sigma: trained anew
+
+
+# ---------------------------------------------------------------- the rule file
+
+
+def test_rule_file_lists_the_module_models():
+    import ast
+    import re
+
+    from tests.conftest import REPO
+
+    text = (REPO / "workflow/rules/multiscript.smk").read_text(encoding="utf-8")
+    literal = re.search(r"MS_MODELS = (\{.*?\n\})", text, re.S).group(1)
+    assert ast.literal_eval(literal) == {g: list(s.methods) for g, s in ms.GROUPS.items()}
+    scripts = ast.literal_eval(re.search(r"MS_GROUP_SCRIPTS = (\{.*?\})", text).group(1))
+    assert scripts == {g: list(s.scripts) for g, s in ms.GROUPS.items()}
+
+
+# ---------------------------------------------------------------- end to end
+
+TINY = {
+    "datasets": ["synth"],
+    "synth": {
+        "synth": {
+            "writers": 4,
+            "samples_per_class": 2,
+            "scripts": ["latin_digits", "arabic_digits", "kannada_digits", "amharic"],
+            "image_size": 64,
+        }
+    },
+    "multiscript": {
+        "seeds": [0],
+        "model": {"name": "small_cnn", "in_channels": 1, "normalize": "mnist"},
+        "train": {"epochs": 1, "batch_size": 32, "monitor": "val_acc", "mode": "max"},
+    },
+}
+
+
+@pytest.mark.e2e
+def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
+    import pandas as pd
+
+    from tests.conftest import planned_jobs, run_snakemake, write_config
+
+    write_config(workdir, TINY)
+    run_snakemake(workdir, "reports/table4.csv")
+
+    table = pd.read_csv(workdir / "reports/table4.csv", keep_default_na=False)
+    assert list(table["model"]) == ["Lat", "Arab", "Kan", "Base", "Wloss", "UW", "New"]
+    for col in ms.COLUMNS:
+        assert {col, f"{col} paper", f"{col} diff"} <= set(table.columns)
+    assert (table != "").all().all(), "every cell is filled"
+    lat = table.set_index("model").loc["Lat"]
+    assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("0", "0", "-", "-")
+    assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0.00"
+    new = table.set_index("model").loc["New"]
+    assert new["Amharic paper"] == "75.91" and "±" not in new["Amharic"]  # one seed: no sd
+    for name in ("table4.md", "table4.json", "table4_curves.png", "table4_new_losses.png"):
+        assert (workdir / "reports" / name).stat().st_size > 0
+
+    assert planned_jobs(workdir, "reports/table4.csv") == {}  # a rerun does nothing
+
+    # one model's hyper-parameter: only its jobs and the report
+    write_config(
+        workdir,
+        {
+            **TINY,
+            "multiscript": {
+                **TINY["multiscript"],
+                "wloss": {"digits": {"sigma1": 0.5, "sigma2": 0.3}},
+            },
+        },
+    )
+    assert planned_jobs(workdir, "reports/table4.csv") == {
+        "multiscript_train": 1,
+        "multiscript_table4": 1,
+    }
+    # another seed: only that seed's jobs (7 digit models + 4 Amharic) and the report
+    write_config(workdir, {**TINY, "multiscript": {**TINY["multiscript"], "seeds": [0, 1]}})
+    assert planned_jobs(workdir, "reports/table4.csv") == {
+        "multiscript_train": 11,
+        "multiscript_table4": 1,
+    }
+
+
+def test_job_data_selects_scripts_and_names_a_missing_one(tmp_path):
+    split_csv = fake_dataset(tmp_path / "fake", charsets=("latin_digits", "arabic_digits"))
+    paths = {s: (str(tmp_path / "fake"), str(split_csv)) for s in SOURCES}
+    data = ms.load_job_data("digits", "arab", SOURCES, paths)
+    assert sorted(data["train"].y.unique().tolist()) == list(range(10))
+    assert set(data["test"].script) == {"arabic"} and len(data["test"].y) == 10
+    with pytest.raises(ValueError, match="no kannada_digits images.*sources.kannada"):
+        ms.load_job_data("digits", "base", SOURCES, paths)

@@ -392,34 +392,62 @@ class ScriptData:
     script: np.ndarray
 
 
-def load_job_split(
-    group: str, method: str, sources: Mapping[str, Mapping], paths: Mapping, split: str
-) -> ScriptData:
-    """The images of every script of the job in ``split``, with their grid labels.
+def load_job_data(
+    group: str,
+    method: str,
+    sources: Mapping[str, Mapping],
+    paths: Mapping[str, tuple],
+    split_names: tuple[str, ...] = ("train", "val", "test"),
+) -> dict[str, ScriptData]:
+    """The images of every script of the job, per split, with their grid labels.
 
     ``sources[script]`` names the dataset and charset; ``paths[script]`` is
-    ``(processed_dir, split_csv)``.
+    ``(processed_dir, split_csv)``. Each dataset and split file is read once (the
+    three digit scripts of the embedded default share one dataset).
     """
     from hwbench.charsets import CHARSETS
-    from hwbench.data import load_split
+    from hwbench.store import load_processed, read_split
 
-    xs, ys, scripts = [], [], []
+    datasets, split_files = {}, {}
+    parts: dict[str, list] = {name: [] for name in split_names}
     for script in scripts_of(group, method):
-        processed_dir, split_csv = paths[script]
+        processed_dir, split_csv = (str(p) for p in paths[script])
+        if processed_dir not in datasets:
+            datasets[processed_dir] = load_processed(processed_dir, mmap=True)
+        if split_csv not in split_files:
+            split_files[split_csv] = read_split(split_csv)
+        data, split = datasets[processed_dir], split_files[split_csv]
         charset = sources[script]["charset"]
-        part = load_split(processed_dir, split_csv, split)
-        pos = charset_positions(part.meta, CHARSETS[charset], f"{processed_dir}/meta.csv")
-        keep = pos >= 0
-        if not keep.any():
-            found = sorted(part.meta["label_name"].astype(str).unique())[:10]
-            raise ValueError(
-                f"{processed_dir} has no {charset} images in split {split!r} of {split_csv} "
-                f"(it has label_name {found}...); check multiscript.sources.{script}"
+        pos = charset_positions(data.meta, CHARSETS[charset], f"{processed_dir}/meta.csv")
+        for name in split_names:
+            index = split.loc[split["split"] == name, "index"].to_numpy()
+            if len(index) and (index.min() < 0 or index.max() >= len(data.images)):
+                raise ValueError(
+                    f"{split_csv}: index out of range for {processed_dir} "
+                    f"({len(data.images)} images); rebuild the split file"
+                )
+            # image order, so every split keeps the dataset's order whatever the split file's
+            index = np.sort(index[pos[index] >= 0])
+            if not len(index):
+                raise ValueError(
+                    f"{processed_dir} has no {charset} images in split {name!r} of "
+                    f"{split_csv}; check multiscript.sources.{script} and the split file"
+                )
+            parts[name].append(
+                (
+                    torch.from_numpy(np.ascontiguousarray(data.images[index])),
+                    torch.from_numpy(grid_labels(group, method, script, pos[index])),
+                    np.full(len(index), script),
+                )
             )
-        xs.append(torch.from_numpy(np.ascontiguousarray(part.images[keep])))
-        ys.append(torch.from_numpy(grid_labels(group, method, script, pos[keep])))
-        scripts.append(np.full(int(keep.sum()), script))
-    return ScriptData(torch.cat(xs), torch.cat(ys), np.concatenate(scripts))
+    return {
+        name: ScriptData(
+            torch.cat([p[0] for p in chunks]),
+            torch.cat([p[1] for p in chunks]),
+            np.concatenate([p[2] for p in chunks]),
+        )
+        for name, chunks in parts.items()
+    }
 
 
 def reset_if_changed(run_dir, job: Mapping) -> bool:
@@ -485,10 +513,7 @@ def train_job(
     reset_if_changed(run_dir, {**job, **settings})
 
     device = engine.pick_device() if device is None else torch.device(device)
-    splits = {
-        name: load_job_split(group, method, sources, paths, name)
-        for name in ("train", "val", "test")
-    }
+    splits = load_job_data(group, method, sources, paths)
     prep = input_options(model_cfg)
     data = {
         name: {"x": to_model_input(part.x, device, **prep), "y": part.y.to(device)}
@@ -625,7 +650,9 @@ def plot_curves(curves: pd.DataFrame, path) -> None:
     from hwbench.report import new_figure, save_figure
 
     groups = [g for g in GROUPS if g in set(curves["group"])]
-    fig, axes = new_figure(len(groups), 3, figsize=(14, 3.6 * len(groups)), squeeze=False)
+    fig, axes = new_figure(
+        len(groups), 3, figsize=(14, 3.8 * len(groups)), squeeze=False, layout="constrained"
+    )
     titles = {"digits": "multi-script digits (30 classes)", "amharic": "Amharic (77 classes)"}
     for i, group in enumerate(groups):
         g = curves[curves["group"] == group]
@@ -654,7 +681,9 @@ def plot_new_losses(curves: pd.DataFrame, path) -> None:
     from hwbench.report import new_figure, save_figure
 
     groups = [g for g in GROUPS if g in set(curves["group"])]
-    fig, axes = new_figure(1, len(groups), figsize=(6.5 * len(groups), 4), squeeze=False)
+    fig, axes = new_figure(
+        1, len(groups), figsize=(7 * len(groups), 4.2), squeeze=False, layout="constrained"
+    )
     for ax, group in zip(axes[0], groups, strict=True):
         g = curves[curves["group"] == group]
         new = g[g["model"] == "New"]

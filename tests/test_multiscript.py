@@ -406,7 +406,7 @@ def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
     write_config(workdir, TINY)
     run_snakemake(workdir, "reports/table4.csv")
 
-    table = pd.read_csv(workdir / "reports/table4.csv", keep_default_na=False)
+    table = pd.read_csv(workdir / "reports/table4.csv", dtype=str, keep_default_na=False)
     assert list(table["model"]) == ["Lat", "Arab", "Kan", "Base", "Wloss", "UW", "New"]
     for col in ms.COLUMNS:
         assert {col, f"{col} paper", f"{col} diff"} <= set(table.columns)

@@ -93,7 +93,7 @@ rule multiscript_train:
         seed=r"\d+",
     threads: MS["resources"]["threads"]
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=MS["resources"]["mem_mb"],
         runtime=MS["resources"]["runtime"],
     params:

@@ -450,30 +450,6 @@ def load_job_data(
     }
 
 
-def reset_if_changed(run_dir, job: Mapping) -> bool:
-    """Drop the run's checkpoint and weights when they were trained with other settings.
-
-    The engine resumes from a checkpoint whose training config matches; the loss and
-    model settings of a job are not part of that, so ``job.json`` records them.
-    Returns True when a stale run was removed.
-    """
-    import json
-    from pathlib import Path
-
-    from hwbench import engine
-    from hwbench.store import write_json
-
-    run_dir = Path(run_dir)
-    record = run_dir / "job.json"
-    current = json.loads(json.dumps(job, sort_keys=True, default=str))
-    stale = record.exists() and json.loads(record.read_text(encoding="utf-8")) != current
-    if stale:
-        for name in (engine.CHECKPOINT, engine.BEST_MODEL, engine.FINAL_MODEL, engine.METRICS):
-            (run_dir / name).unlink(missing_ok=True)
-    write_json(record, current)
-    return stale
-
-
 def train_job(
     group: str,
     method: str,
@@ -510,7 +486,6 @@ def train_job(
         "train": dict(train),
         "method_params": dict(method_params),
     }
-    reset_if_changed(run_dir, {**job, **settings})
 
     device = engine.pick_device() if device is None else torch.device(device)
     splits = load_job_data(group, method, sources, paths)
@@ -532,6 +507,8 @@ def train_job(
         eval_sets={"val": data["val"]},
         device=device,
         progress=progress,
+        # a changed loss weight or model retrains: the checkpoint must match these too
+        fingerprint={**job, **settings},
     )
 
     selected = "last"

@@ -18,6 +18,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
+include: "workflow/rules/multiscript.smk"
 
 
 rule all:

@@ -123,6 +123,22 @@ def test_changed_config_starts_over(tmp_path):
     assert list(pd.read_csv(tmp_path / METRICS)["lr"]) == [0.01, 0.01]
 
 
+def test_changed_run_fingerprint_starts_over(tmp_path):
+    # settings outside TrainConfig (e.g. a loss weight) decide resuming too
+    train = toy_data(64)
+    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    model = make_model()
+    first = fit(model, train, cfg, tmp_path, fingerprint={"sigma": 0.2})
+    done = weights(model)
+    same_model = make_model(seed=5)
+    same = fit(same_model, train, cfg, tmp_path, fingerprint={"sigma": 0.2})
+    assert same.history == first.history  # the finished run, returned at once
+    assert_same_weights(weights(same_model), done)
+    other = fit(make_model(seed=5), train, cfg, tmp_path, fingerprint={"sigma": 0.5})
+    assert len(other.history) == 2  # trained anew from the seed-5 initial weights
+    assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+
 def scripted(values, key="score"):
     """An eval_fn returning the given monitored value at each epoch."""
     return lambda model, epoch: {key: values[epoch - 1]}

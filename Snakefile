@@ -19,6 +19,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
 include: "workflow/rules/multiscript.smk"
+include: "workflow/rules/transfer.smk"
 
 
 rule all:

@@ -401,8 +401,8 @@ def fit(
 
     ``fingerprint``: settings outside ``config`` that define the run (the model, a
     loss's weights, the data source), JSON-like. The checkpoint records them with
-    the config: a finished or interrupted run is resumed only when they match,
-    otherwise it starts over (so a changed loss weight retrains).
+    the config: an interrupted run is resumed only when they match, otherwise it
+    starts over (so a changed loss weight or data checksum retrains).
 
     Writes ``metrics.csv``, ``checkpoint.pt``, ``model.pt`` (final weights),
     ``best.pt`` (weights at the best monitored epoch, when monitored) and

@@ -124,19 +124,22 @@ def test_changed_config_starts_over(tmp_path):
 
 
 def test_changed_run_fingerprint_starts_over(tmp_path):
-    # settings outside TrainConfig (e.g. a loss weight) decide resuming too
+    # settings outside TrainConfig (a loss weight, a data checksum) decide resuming too
     train = toy_data(64)
     cfg = TrainConfig(**{**CFG, "epochs": 2})
-    model = make_model()
-    first = fit(model, train, cfg, tmp_path, fingerprint={"sigma": 0.2})
-    done = weights(model)
-    same_model = make_model(seed=5)
-    same = fit(same_model, train, cfg, tmp_path, fingerprint={"sigma": 0.2})
-    assert same.history == first.history  # the finished run, returned at once
-    assert_same_weights(weights(same_model), done)
-    other = fit(make_model(seed=5), train, cfg, tmp_path, fingerprint={"sigma": 0.5})
-    assert len(other.history) == 2  # trained anew from the seed-5 initial weights
-    assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
+
+    def stop_after_1(epoch, row):
+        raise Interrupt
+
+    for name in ("same", "other"):
+        with pytest.raises(Interrupt):
+            fit(make_model(), train, cfg, tmp_path / name, fingerprint={"sigma": 0.2},
+                on_epoch_end=stop_after_1)  # fmt: skip
+    same = fit(make_model(seed=5), train, cfg, tmp_path / "same", fingerprint={"sigma": 0.2})
+    other = fit(make_model(seed=5), train, cfg, tmp_path / "other", fingerprint={"sigma": 0.5})
+    assert len(same.history) == len(other.history) == 2
+    # resumed: epoch 1 comes from the checkpoint; started over: from the seed-5 weights
+    assert same.history[0]["train_loss"] != other.history[0]["train_loss"]
 
 
 def scripted(values, key="score"):

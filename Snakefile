@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/adaptation.smk"
 
 
 rule all:

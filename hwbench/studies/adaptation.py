@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_limits
 
 KNN_KS = (2, 4, 6, 8, 10)  # the paper's KNN corrections
 QUALITY_KS = (1, 2, 3, 4, 5, 7, 8, 9, 10, 15)  # section 3.2's clustering check
@@ -74,6 +75,12 @@ PAPER = {
 # --------------------------------------------------------------------------- writing styles
 
 
+def _fork_context():
+    """fork where there is one: workers then need no re-import of the caller's __main__
+    (under spawn a Snakemake script would run again in every worker)."""
+    return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+
+
 def n_styles(n: int) -> int:
     """Clusters for a class of ``n`` images: eq. (1), ``int(min(30, 1 + max(n/1000, 4)))``."""
     return int(min(30, 1 + max(n / 1000, 4)))
@@ -91,21 +98,39 @@ class Styles:
         return np.flatnonzero(self.labels == label)
 
 
-def fit_styles(features: np.ndarray, labels: np.ndarray, seed: int = 0, n_init: int = 10) -> Styles:
+def _fit_class(args: tuple) -> np.ndarray:
+    x, k, seed, n_init = args
+    # One thread per fit: OpenMP threads spin-wait on a busy machine (40x slower seen on
+    # 2 shared cores); classes run in parallel processes instead.
+    with threadpool_limits(1):
+        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
+    return km.cluster_centers_.astype(np.float32)
+
+
+def fit_styles(
+    features: np.ndarray, labels: np.ndarray, seed: int = 0, n_init: int = 10, workers: int = 1
+) -> Styles:
     """K-means per class (Euclidean, scikit-learn, ``n_init`` restarts), k from :func:`n_styles`.
 
     A class with fewer images than its k gets one centroid per image (k-means cannot
-    make more clusters than points; this happens only on tiny demo data).
+    make more clusters than points; this happens only on tiny demo data). Classes are
+    clustered in ``workers`` processes; the result does not depend on their number.
     """
     features = np.asarray(features, dtype=np.float32)
     labels = np.asarray(labels)
-    cents, owners = [], []
-    for label in np.unique(labels):
+    classes = np.unique(labels)
+    tasks = []
+    for label in classes:
         x = features[labels == label]
-        k = min(n_styles(len(x)), len(x))
-        km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
-        cents.append(km.cluster_centers_.astype(np.float32))
-        owners.append(np.full(k, label, dtype=np.int64))
+        tasks.append((x, min(n_styles(len(x)), len(x)), seed, n_init))
+    if workers > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(min(workers, len(tasks)), _fork_context()) as pool:
+            cents = list(pool.map(_fit_class, tasks))
+    else:
+        cents = [_fit_class(t) for t in tasks]
+    owners = [
+        np.full(len(c), label, dtype=np.int64) for c, label in zip(cents, classes, strict=True)
+    ]
     return Styles(np.concatenate(cents), np.concatenate(owners))
 
 
@@ -518,3 +543,118 @@ def resample_scores(records: pd.DataFrame, ks: Sequence[int] = KNN_KS) -> pd.Dat
             }
         )
     return pd.DataFrame(rows)
+
+
+def resample_diagnostics(records: pd.DataFrame, ks: Sequence[int] = KNN_KS) -> pd.DataFrame:
+    """Per resample, in percent of test images: why adaptation helps or not.
+
+    knn_any: some KNN predicted (the history had >= min(k) entries for the CNN's
+    prediction); knn_chosen: a KNN's prediction was taken; changed: the final label
+    differs from the CNN's; fixed / broken: the CNN was wrong and the final label right,
+    or the reverse; base_acc_knn_any / base_acc_no_knn: the CNN's accuracy on the
+    images where a KNN predicted / where none did.
+    """
+    knn = records[knn_columns(ks)].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "resample": records["resample"].to_numpy(),
+            "knn_any": (knn >= 0).any(axis=1),
+            "knn_chosen": records["chosen"].to_numpy() > 0,
+            "changed": records["final"].to_numpy() != records["base"].to_numpy(),
+            "base_ok": records["base"].to_numpy() == records["label"].to_numpy(),
+            "final_ok": records["final"].to_numpy() == records["label"].to_numpy(),
+        }
+    )
+    rows = []
+    for resample, f in frame.groupby("resample", sort=True):
+        any_ = f["knn_any"]
+        rows.append(
+            {
+                "resample": int(resample),
+                "knn_any": 100.0 * any_.mean(),
+                "knn_chosen": 100.0 * f["knn_chosen"].mean(),
+                "changed": 100.0 * f["changed"].mean(),
+                "fixed": 100.0 * (~f["base_ok"] & f["final_ok"]).mean(),
+                "broken": 100.0 * (f["base_ok"] & ~f["final_ok"]).mean(),
+                "base_acc_knn_any": 100.0 * f.loc[any_, "base_ok"].mean() if any_.any() else np.nan,
+                "base_acc_no_knn": 100.0 * f.loc[~any_, "base_ok"].mean()
+                if (~any_).any()
+                else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the report
+
+TABLE_KEYS = ["dataset", "knn_weights"]
+RATE_METRICS = ["base_acc", "improved_acc", "gain", "upper_bound"]
+COUNT_METRICS = ["writers", "test_images", "writers_improved", "writers_tied", "writers_worse"]
+DIAG_METRICS = [
+    "knn_any",
+    "knn_chosen",
+    "changed",
+    "fixed",
+    "broken",
+    "base_acc_knn_any",
+    "base_acc_no_knn",
+]
+PAPER_RESAMPLES = 10  # the paper's counts of test images are totals over 10 resamples
+
+
+def paper_value(paper: str | None, metric: str) -> float:
+    """The paper's value of ``metric`` for its dataset ``paper`` (NaN where none).
+
+    Test images are per resample, as ours: the paper's total over its 10 resamples / 10.
+    """
+    if paper is None or metric not in PAPER[paper]:
+        return np.nan
+    value = float(PAPER[paper][metric])
+    return value / PAPER_RESAMPLES if metric == "test_images" else value
+
+
+def adaptation_table(
+    scores: pd.DataFrame, papers: dict[str, str | None]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Aggregate per-resample scores (:func:`resample_scores` plus dataset, knn_weights)
+    over resamples; the paper's values beside. Returns (numbers, display table)."""
+    from hwbench import report
+
+    metrics = COUNT_METRICS[:2] + RATE_METRICS + COUNT_METRICS[2:]
+    agg = report.aggregate(scores, TABLE_KEYS, metrics, seed_col="resample")
+    for m in metrics:
+        paper = agg[TABLE_KEYS].copy()
+        paper["paper"] = [paper_value(papers.get(d), m) for d in agg["dataset"]]
+        agg = report.join_paper(agg, paper, TABLE_KEYS, m)
+    rates = report.format_table(agg, TABLE_KEYS, RATE_METRICS, digits=2)
+    counts = report.format_table(agg, TABLE_KEYS, COUNT_METRICS, digits=1)
+    display = agg[TABLE_KEYS].copy()
+    display["resamples"] = agg["base_acc_n"].astype(int)
+    for m in metrics:
+        src = rates if m in RATE_METRICS else counts
+        for col in (m, f"{m}_paper", f"{m}_diff"):
+            display[col] = src[col]
+    return agg, display
+
+
+def writer_figure(records: Sequence[pd.DataFrame], path, ks: Sequence[int] = KNN_KS) -> None:
+    """Per writer (pooled over resamples): base vs adapted accuracy, one panel per run.
+
+    ``records``: :func:`run_adaptation` frames with ``dataset`` and ``knn_weights``
+    columns. Points above the diagonal are writers adaptation helped.
+    """
+    from hwbench import report
+
+    fig, axes = report.new_figure(
+        1, len(records), figsize=(4 * len(records), 4), squeeze=False, sharey=True
+    )
+    for ax, rec in zip(axes[0], records, strict=True):
+        w = writer_scores(rec.assign(resample=0), ks)
+        ax.plot([0, 1], [0, 1], color="0.7", lw=1)
+        ax.scatter(w["base_acc"], w["improved_acc"], s=14)
+        ax.set_title(f"{rec['dataset'].iloc[0]}, {rec['knn_weights'].iloc[0]} KNN")
+        ax.set_xlabel("base CNN accuracy per writer")
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("adapted accuracy per writer")
+    report.save_figure(fig, path)

@@ -9,6 +9,11 @@ import os
 # Targets of `rule all`; each rule file appends its headline outputs.
 ALL_TARGETS = []
 
+# Raw image datasets (data/raw/<name>/manifest.csv) that rule preprocess turns into
+# data/processed/<name>/. Data rule files included before preprocess.smk extend it;
+# the synthetic datasets of config["synth"] are added by preprocess.smk itself.
+IMAGE_DATASETS = []
+
 
 def repo_path(path):
     """A path inside the hwbench checkout, usable from any --directory.

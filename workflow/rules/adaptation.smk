@@ -3,7 +3,7 @@
 # -> per-writer online KNN/Beta loop, one job per KNN weighting -> reports/adaptation.csv.
 
 ADAPT = config.get("adaptation", {})
-ADAPT_DATASETS = list(ADAPT.get("datasets", {}))
+ADAPT_DATASETS = list(ADAPT.get("datasets", []))
 ADAPT_RUNS = [(d, w) for d in ADAPT_DATASETS for w in ADAPT.get("knn_weights", [])]
 ADAPT_BASE_CODE = hw(
     "studies/adaptation_base.py",
@@ -19,7 +19,7 @@ ADAPT_CODE = hw("studies/adaptation.py", "store.py", "logs.py")
 
 
 def adapt_charsets(wildcards):
-    return ADAPT["datasets"][wildcards.dataset].get("charsets")
+    return ADAPT["charsets"].get(wildcards.dataset)
 
 
 rule adaptation_train:
@@ -185,7 +185,7 @@ rule adaptation_report:
     params:
         runs=ADAPT_RUNS,
         datasets=ADAPT_DATASETS,
-        papers={d: o.get("paper") for d, o in ADAPT.get("datasets", {}).items()},
+        papers={d: ADAPT.get("paper", {}).get(d) for d in ADAPT_DATASETS},
         knn_ks=ADAPT.get("knn_ks"),
         config=ADAPT,
         splits=config.get("splits"),

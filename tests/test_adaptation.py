@@ -286,3 +286,53 @@ def test_run_adaptation_rejects_foreign_split_rows():
     bad = split.replace({"split": {"test": "val"}})
     with pytest.raises(ValueError, match="val"):
         ad.run_adaptation(app, styles.centroids, bad, num_classes=3, workers=1)
+
+
+def test_fit_styles_same_with_worker_processes():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(120, 5)).astype(np.float32)
+    y = rng.integers(0, 4, size=120)
+    one = ad.fit_styles(x, y, seed=1, n_init=2, workers=1)
+    two = ad.fit_styles(x, y, seed=1, n_init=2, workers=2)
+    assert np.array_equal(one.labels, two.labels)
+    assert np.allclose(one.centroids, two.centroids)
+
+
+# --------------------------------------------------------------------------- base CNN data
+
+
+def test_writer_splits_keep_configured_classes(tmp_path):
+    from hwbench.store import save_processed
+    from hwbench.studies import adaptation_base as base
+
+    labels = np.array([0, 5, 31, 12, 31, 0, 80, 5, 12])  # 12: an Arabic digit
+    meta = pd.DataFrame(
+        {
+            "label": labels,
+            "label_name": "x",
+            "script": "latin",
+            "writer": [f"w{i % 3}" for i in range(9)],
+            "pen": "",
+            "source_split": "",
+        }
+    )
+    images = np.arange(9, dtype=np.uint8)[:, None, None] * np.ones((1, 28, 28), np.uint8)
+    save_processed(tmp_path / "proc", images, meta)
+    split = pd.DataFrame({"index": range(9), "split": ["train", "val", "app"] * 3})
+    split.to_csv(tmp_path / "writer.csv", index=False)
+
+    parts, classes = base.load_writer_splits(
+        tmp_path / "proc", tmp_path / "writer.csv", ["latin_digits", "latin_letters"]
+    )
+    assert classes.tolist() == [0, 5, 31, 80]  # 12 dropped; local label = position
+    assert parts["train"].index.tolist() == [0, 6]  # rows 3 (label 12) dropped
+    assert parts["train"].y.tolist() == [0, 3]
+    assert parts["val"].index.tolist() == [1, 4, 7] and parts["val"].y.tolist() == [1, 2, 1]
+    assert parts["app"].index.tolist() == [2, 5] and parts["app"].y.tolist() == [2, 0]
+    assert parts["app"].writer.tolist() == ["w2", "w2"]
+    assert parts["app"].x[:, 0, 0].tolist() == [2, 5]
+    _, every = base.load_writer_splits(tmp_path / "proc", tmp_path / "writer.csv")
+    assert every.tolist() == [0, 5, 12, 31, 80]
+    split.assign(split="train").to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(ValueError, match="val"):
+        base.load_writer_splits(tmp_path / "proc", tmp_path / "bad.csv")

@@ -20,6 +20,7 @@ include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
 include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/adaptation.smk"
 
 
 rule all:

@@ -25,7 +25,7 @@ lint: $(STAMP)
 	snakemake --lint
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A single-node SLURM cluster on 127.0.0.1 for the cluster test.
+#   slurm.sh install  apt-get install slurm-wlm + munge when missing (needs root)
+#   slurm.sh up       write slurm.conf, start munged, slurmctld, slurmd; wait until the node is idle
+#   slurm.sh down     stop the daemons this script started
+# Accounting is off; MinJobAge is long so `squeue` still lists finished jobs
+# while snakemake-executor-plugin-slurm polls their status.
+set -euo pipefail
+STATE=${HWBENCH_SLURM_STATE:-/tmp/hwbench-slurm}
+CONF_DIR=/etc/slurm
+
+install() {
+    if command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null; then
+        return 0
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq slurm-wlm munge >/dev/null
+}
+
+up() {
+    mkdir -p "$STATE" "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
+    local node cpus mem
+    node=$(hostname -s)
+    cpus=$(nproc)
+    mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) - 2048))
+    cat >"$CONF_DIR/slurm.conf" <<CONF
+ClusterName=hwbench
+SlurmctldHost=$node(127.0.0.1)
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+ReturnToService=2
+MpiDefault=none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MinJobAge=600
+SlurmctldLogFile=$STATE/slurmctld.log
+SlurmdLogFile=$STATE/slurmd.log
+SlurmctldPidFile=$STATE/slurmctld.pid
+SlurmdPidFile=$STATE/slurmd.pid
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+CONF
+    if [ ! -s /etc/munge/munge.key ]; then
+        mkdir -p /etc/munge
+        dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
+    fi
+    chmod 400 /etc/munge/munge.key
+    chown -R root:root /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+    munged --force --pid-file="$STATE/munged.pid" --socket=/run/munge/munge.socket.2
+    slurmctld -i
+    slurmd -N "$node"
+    for _ in $(seq 60); do
+        if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+            sinfo
+            return 0
+        fi
+        sleep 1
+    done
+    echo "SLURM node did not become idle; logs in $STATE" >&2
+    tail -n 20 "$STATE"/*.log >&2 || true
+    return 1
+}
+
+down() {
+    for d in slurmd slurmctld munged; do
+        if [ -s "$STATE/$d.pid" ]; then
+            kill "$(cat "$STATE/$d.pid")" 2>/dev/null || true
+        fi
+    done
+    sleep 1
+    pkill -x slurmd 2>/dev/null || true
+    pkill -x slurmctld 2>/dev/null || true
+}
+
+"${1:?usage: slurm.sh install|up|down}"

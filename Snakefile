@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/lifelong.smk"
 
 
 rule all:

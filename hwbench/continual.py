@@ -167,15 +167,17 @@ class EWC:
     def wrap(self, loss_fn: Callable, model: nn.Module) -> Callable:
         """A loss callable ``(outputs, batch) -> (loss, parts)`` with the penalty added.
 
-        ``parts`` gains ``ewc`` (the penalty) next to what ``loss_fn`` reports.
+        ``parts`` gains ``ewc`` (the penalty, a detached tensor) next to what
+        ``loss_fn`` reports.
         """
 
         def ewc_loss(outputs, batch):
             loss, parts = loss_fn(outputs, batch)
             if not self.tasks:
-                return loss, {**parts, "ewc": 0.0}
+                return loss, {**parts, "ewc": loss.new_zeros(())}
             extra = self.penalty(model)
-            return loss + extra, {**parts, "ewc": float(extra.detach())}
+            # A detached tensor, not a float: no host sync per batch on a GPU.
+            return loss + extra, {**parts, "ewc": extra.detach()}
 
         return ewc_loss
 

@@ -7,7 +7,7 @@ import glob
 
 SYNTH_DATASETS = list(config["synth"])
 # The bundled fonts are inputs too: a changed glyph source regenerates the data.
-SYNTH_FONTS = sorted(glob.glob("hwbench/fonts/*.[ot]tf"))
+SYNTH_FONTS = sorted(glob.glob(os.path.join(repo_path("hwbench/fonts"), "*.[ot]tf")))
 SYNTH_NAME = "|".join(SYNTH_DATASETS)
 
 if "synth" in SYNTH_DATASETS:

@@ -1,0 +1,41 @@
+"""The README's config table is generated from the schema and must match it."""
+
+import yaml
+
+from hwbench import configdoc
+from tests.conftest import REPO
+
+
+def test_readme_config_table_matches_schema():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    expected = configdoc.replace_block(readme, configdoc.table(REPO / configdoc.SCHEMA))
+    assert readme == expected, "README config table is stale: run `python -m hwbench.configdoc`"
+
+
+def test_every_config_key_has_a_description():
+    schema = REPO / configdoc.SCHEMA
+    doc = yaml.safe_load(schema.read_text())
+    rows = configdoc.rows(doc, schema.parent, doc)
+    assert rows, "schema yielded no keys"
+    undocumented = [key for key, _, desc in rows if not desc]
+    assert not undocumented, f"config keys without a description: {undocumented}"
+
+
+def test_table_follows_file_and_pointer_refs(tmp_path):
+    (tmp_path / "top.yaml").write_text(
+        "type: object\nproperties:\n  a: {$ref: 'part.yaml'}\n", encoding="utf-8"
+    )
+    (tmp_path / "part.yaml").write_text(
+        "description: section A\ntype: object\n"
+        "additionalProperties: {$ref: '#/$defs/item'}\n"
+        "$defs:\n  item:\n    description: one item\n    type: object\n"
+        "    properties:\n      k: {type: integer, description: the k}\n",
+        encoding="utf-8",
+    )
+    doc = yaml.safe_load((tmp_path / "top.yaml").read_text())
+    rows = configdoc.rows(doc, tmp_path, doc)
+    assert rows == [
+        ("a", "object", "section A"),
+        ("a.<name>", "object", "one item"),
+        ("a.<name>.k", "integer", "the k"),
+    ]

@@ -346,6 +346,7 @@ def run_sequence(
     the last finished task, so a killed job resumes there (and the engine
     resumes inside a task). Writes ``R.csv`` and ``eval.json``.
     """
+    device = torch.device(device)
     if method not in SEQUENTIAL_METHODS:
         raise ValueError(f"method {method!r}: sequential methods are {SEQUENTIAL_METHODS}")
     run_dir = Path(run_dir)
@@ -444,7 +445,7 @@ def run_multitask(
 
     ACC is the mean of the per-task test accuracies, like ACC of a sequence.
     """
-    run_dir = Path(run_dir)
+    run_dir, device = Path(run_dir), torch.device(device)
     model = make_model(cfg, tasks.num_classes, seed, device)
     config = _train_config(cfg["train"], seed=seed * 1000, epochs=cfg["multitask"]["epochs"])
     fit(model, tasks.union("train"), config, run_dir, eval_fn=_epoch_eval(tasks), device=device)
@@ -476,7 +477,7 @@ def run_curriculum(
     :func:`curriculum_parts`). The score is that model's accuracy on the task's
     held-out rows, ties broken by the held-out loss (:func:`curriculum_order`).
     """
-    run_dir = Path(run_dir)
+    run_dir, device = Path(run_dir), torch.device(device)
     cur = cfg["curriculum"]
     scores = {}
     for name in tasks.rows:

@@ -39,3 +39,21 @@ def test_table_follows_file_and_pointer_refs(tmp_path):
         ("a.<name>", "object", "one item"),
         ("a.<name>.k", "integer", "the k"),
     ]
+
+
+def _null_keys(node, path=""):
+    """Keys with a null value: what an unquoted comma in a flow-mapping description leaves."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if value is None and key != "default":
+                yield f"{path}/{key}"
+            yield from _null_keys(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _null_keys(value, f"{path}/{i}")
+
+
+def test_schema_files_have_no_stray_null_keys():
+    for path in sorted((REPO / "workflow/schemas").glob("*.yaml")):
+        stray = list(_null_keys(yaml.safe_load(path.read_text(encoding="utf-8"))))
+        assert not stray, f"{path.name}: keys without value (quote commas): {stray}"

@@ -69,8 +69,7 @@ def _tasks_from_arrays(images, labels, rows, channels=1) -> ll.Tasks:
 def _cfg(**over) -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())["lifelong"]
     cfg = {**cfg, "device": "cpu"}
-    cfg["input"] = {"source": "processed", "resize": None, "crop": None, "channels": 1,
-                    "normalize": "mnist"}  # fmt: skip
+    cfg["input"] = {"source": "processed", "resize": None}
     cfg["train"] = {**cfg["train"], "epochs": 3, "batch_size": 16}
     cfg["curriculum"] = {**cfg["curriculum"], "epochs": 4}
     for key, value in over.items():
@@ -118,14 +117,78 @@ def test_task_rows_split_each_writer_and_name_bad_writers():
         ll.task_rows(meta, split, {"C": "w009"}, {"train": ["train"]})
     with pytest.raises(ValueError, match="no rows in splits"):
         ll.task_rows(meta, split, {"A": "w000"}, {"x": ["nosuch"]})
+    meta["label"] = [0, 1, 5, 1, 0, 5]  # keep classes 0 and 1 only
+    kept = ll.task_rows(meta, split, {"A": "w000"}, {"train": ["train", "val"]}, labels=[0, 1])
+    assert kept["A"]["train"].tolist() == [0]
 
 
 def test_center_crop_takes_the_middle():
     x = torch.arange(36.0).view(1, 1, 6, 6)
     assert ll.center_crop(x, 2).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
     assert ll.center_crop(x, None) is x
-    with pytest.raises(ValueError, match="crop=8"):
+    with pytest.raises(ValueError, match="input_size=8"):
         ll.center_crop(x, 8)
+
+
+def _tiny_store(tmp_path):
+    """A processed dataset of 2 writers x 4 images, its raw PNGs and a split file."""
+    import cv2
+
+    from hwbench.store import save_processed
+
+    meta = pd.DataFrame(
+        {
+            "label": [0, 1, 0, 1, 0, 1, 0, 1],
+            "label_name": list("01010101"),
+            "script": "latin",
+            "writer": ["w000"] * 4 + ["w001"] * 4,
+            "pen": "pen",
+            "source_split": "",
+        }
+    )
+    images = np.zeros((8, 28, 28), np.uint8)
+    images[:, 10:18, 12:16] = 255
+    save_processed(tmp_path / "proc", images, meta)
+    raw = tmp_path / "raw"
+    (raw / "images").mkdir(parents=True)
+    files = []
+    for i in range(8):
+        img = np.full((64, 64), 255, np.uint8)
+        img[24 + i : 32 + i, :] = 0  # a black bar whose position encodes the row
+        files.append(f"images/{i}.png")
+        cv2.imwrite(str(raw / files[-1]), img)
+    meta.assign(file=files).to_csv(raw / "manifest.csv", index=False)
+    split = pd.DataFrame({"index": range(8), "split": ["train", "train", "val", "test"] * 2})
+    split.to_csv(tmp_path / "split.csv", index=False)
+    return tmp_path / "proc", tmp_path / "split.csv", raw / "manifest.csv"
+
+
+def test_load_tasks_resizes_then_crops_and_reads_raw_images(tmp_path):
+    proc, split, manifest = _tiny_store(tmp_path)
+    cfg = {
+        "writers": {"A": "w000", "B": "w001"},
+        "train_splits": ["train", "val"],
+        "test_split": "test",
+        "input": {"source": "processed", "resize": 32},
+        "model": {"name": "small_cnn", "in_channels": 3, "input_size": 28, "normalize": "none"},
+    }
+    tasks = ll.load_tasks(proc, split, cfg, torch.device("cpu"))
+    assert tuple(tasks.x.shape) == (8, 3, 28, 28)
+    assert tasks.rows["A"]["train"].tolist() == [0, 1, 2]
+    assert tasks.rows["B"]["test"].tolist() == [7]
+    assert tasks.num_classes == 2 and tasks.y.tolist() == [0, 1] * 4
+    raw_cfg = {**cfg, "input": {"source": "raw", "resize": 40}}
+    raw = ll.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
+    assert tuple(raw.x.shape) == (8, 3, 28, 28)
+    # Raw images keep their polarity (white background) and their own content.
+    assert float(raw.x[0].max()) == pytest.approx(1.0) and float(raw.x[0].min()) < 0.1
+    assert not torch.equal(raw.x[0], raw.x[5])
+    with pytest.raises(ValueError, match="input_size"):
+        ll.load_tasks(proc, split, {**cfg, "input": {"source": "processed", "resize": 20}}, "cpu")
+    bad = pd.read_csv(manifest).iloc[:7]
+    bad.to_csv(manifest, index=False)
+    with pytest.raises(ValueError, match="do not line up"):
+        ll.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
 
 
 # --- the protocol -----------------------------------------------------------------------
@@ -152,7 +215,7 @@ def test_sequence_fills_R_from_row_zero_and_is_deterministic(tmp_path):
     cpu = torch.device("cpu")
     a = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "a", cpu)
     b = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "b", cpu)
-    c = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 1, tmp_path / "c", cpu)
+    ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 1, tmp_path / "c", cpu)
     Ra = pd.read_csv(tmp_path / "a" / "R.csv")
     assert Ra["after"].tolist() == ["none", "Ann", "Bob"]
     assert Ra.shape == (3, 3)

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from hwbench import continual
-from hwbench.data import to_model_input
+from hwbench.data import input_options, to_model_input
 from hwbench.engine import (
     TrainConfig,
     cross_entropy_loss,
@@ -33,7 +33,7 @@ from hwbench.engine import (
     seed_everything,
 )
 from hwbench.metrics import accuracy, predictions
-from hwbench.models import build_model
+from hwbench.models import model_from_config
 from hwbench.store import atomic_path, load_processed, read_split, write_csv, write_json
 
 log = logging.getLogger("hwbench.lifelong")
@@ -147,11 +147,13 @@ def task_rows(
     writers: Mapping[str, str],
     parts: Mapping[str, Sequence[str]],
     where: str = "lifelong",
+    labels: Sequence[int] | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Rows of each task (a writer) in each part (a set of split names).
 
     ``parts`` maps a part (e.g. ``train``) to the split names it takes (e.g.
-    ``[train, val]``). Every writer must exist and every part be non-empty.
+    ``[train, val]``); ``labels`` keeps only those classes (e.g. the digits of
+    NIST). Every writer must exist and every part be non-empty.
     """
     split_of = np.full(len(meta), "", dtype=object)
     index = split["index"].to_numpy()
@@ -160,9 +162,10 @@ def task_rows(
     split_of[index] = split["split"].to_numpy()
     writer_of = meta["writer"].astype(str).to_numpy()
     present = sorted(set(writer_of))
+    wanted = np.ones(len(meta), bool) if labels is None else meta["label"].isin(labels).to_numpy()
     out: dict[str, dict[str, np.ndarray]] = {}
     for task, writer in writers.items():
-        mine = writer_of == str(writer)
+        mine = (writer_of == str(writer)) & wanted
         if not mine.any():
             raise ValueError(
                 f"lifelong.writers.{task}: writer {writer!r} has no images in {where}; "
@@ -186,7 +189,7 @@ def read_raw_images(manifest_csv: str | os.PathLike, size: int, meta: pd.DataFra
     For presets that need more than 28x28 (the paper resizes its 410x410 images
     to 256 and crops 224). Images keep the manifest's polarity (black ink on
     white, as the paper's were); each is resized whole to a square with
-    OpenCV's area filter (antialiased when shrinking).
+    OpenCV's area filter (antialiased when shrinking) to ``size``.
     """
     import cv2  # only this preset reads raw files
 
@@ -219,7 +222,10 @@ def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
         return x
     h, w = x.shape[-2:]
     if size > min(h, w):
-        raise ValueError(f"lifelong.input.crop={size} is larger than the {h}x{w} input")
+        raise ValueError(
+            f"model.input_size={size} is larger than the {h}x{w} images to crop it from; "
+            "raise lifelong.input.resize"
+        )
     top, left = (h - size) // 2, (w - size) // 2
     return x[..., top : top + size, left : left + size].contiguous()
 
@@ -235,35 +241,35 @@ def load_tasks(
     """The dataset as model inputs on ``device`` and each writer's rows.
 
     ``cfg`` is the ``lifelong`` config section (keys ``writers``, ``input``,
-    ``train_splits``, ``test_split``). ``parts`` defaults to ``train`` (the
-    training splits) and ``test``.
+    ``model``, ``train_splits``, ``test_split``). Images are resized to
+    ``input.resize`` and centre-cropped to ``model.input_size`` (the paper: 256,
+    then 224), or resized straight to ``model.input_size`` when ``resize`` is
+    null. ``parts`` defaults to ``train`` (the training splits) and ``test``.
     """
     data = load_processed(processed_dir)
     split = read_split(split_csv)
     if parts is None:
         parts = {"train": cfg["train_splits"], "test": [cfg["test_split"]]}
-    rows = task_rows(data.meta, split, cfg["writers"], parts, where=str(processed_dir))
-    inp = cfg["input"]
-    if inp["source"] == "raw":
+    labels = cfg.get("labels")
+    rows = task_rows(data.meta, split, cfg["writers"], parts, str(processed_dir), labels)
+    opts = input_options(cfg["model"])
+    side, resize = opts.pop("size"), cfg["input"].get("resize")
+    if resize and not side:
+        raise ValueError("lifelong.input.resize needs lifelong.model.input_size (the crop)")
+    if cfg["input"]["source"] == "raw":
         if raw_manifest is None:
             raise ValueError("lifelong.input.source: raw needs the raw manifest.csv")
-        if not inp.get("resize"):
-            raise ValueError("lifelong.input.source: raw needs lifelong.input.resize")
-        images = read_raw_images(raw_manifest, inp["resize"], data.meta)
+        images = read_raw_images(raw_manifest, resize or side or 28, data.meta)
         size = None
     else:
-        images, size = data.images, inp.get("resize")
-    x = to_model_input(
-        torch.from_numpy(np.ascontiguousarray(images)),
-        device,
-        size=size,
-        channels=inp["channels"],
-        normalize=inp["normalize"],
-    )
-    x = center_crop(x, inp.get("crop"))
-    classes = sorted(data.meta["label"].unique().tolist())
+        images, size = data.images, resize or side
+    x = to_model_input(torch.from_numpy(np.ascontiguousarray(images)), device, size=size, **opts)
+    x = center_crop(x, side if resize else None)
+    classes = sorted(labels) if labels is not None else sorted(data.meta["label"].unique())
     lookup = {c: i for i, c in enumerate(classes)}
-    y = torch.tensor([lookup[v] for v in data.meta["label"]], dtype=torch.long, device=device)
+    # Rows of other classes (-1) belong to no task: task_rows left them out.
+    y = [lookup.get(v, -1) for v in data.meta["label"]]
+    y = torch.tensor(y, dtype=torch.long, device=device)
     return Tasks(x=x, y=y, rows=rows, classes=classes)
 
 
@@ -273,18 +279,7 @@ def load_tasks(
 def make_model(cfg: Mapping, num_classes: int, seed: int, device: torch.device):
     """The model before any training: the same weights for the same seed."""
     seed_everything(seed)
-    inp = cfg["input"]
-    m = cfg["model"]
-    side = inp.get("crop") or inp.get("resize") or 28
-    model = build_model(
-        m["name"],
-        num_classes,
-        in_channels=inp["channels"],
-        stem=m.get("stem", "cifar"),
-        pretrained=m.get("pretrained"),
-        input_size=side,
-    )
-    return model.to(device)
+    return model_from_config(cfg["model"], num_classes).to(device)
 
 
 def task_accuracies(model, tasks: Tasks, which: str = "test", batch_size: int = 512):
@@ -597,6 +592,7 @@ def plot_curves(curves: Mapping[tuple[str, str], Sequence[str | os.PathLike]], p
         figsize=(3.6 * len(orders), 2.8 * len(methods)),
         squeeze=False,
         sharey=True,
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.set_visible(False)
@@ -638,7 +634,11 @@ def plot_matrices(matrices: Mapping[tuple[str, str], Sequence[str | os.PathLike]
 
     methods, orders = _panel_grid(list(matrices))
     fig, axes = report.new_figure(
-        len(methods), len(orders), figsize=(3.2 * len(orders), 3.0 * len(methods)), squeeze=False
+        len(methods),
+        len(orders),
+        figsize=(3.2 * len(orders), 3.2 * len(methods)),
+        squeeze=False,
+        layout="constrained",
     )
     for ax in axes.flat:
         ax.set_visible(False)

@@ -54,6 +54,7 @@ def ll_cfg(*extra):
     """The config a job uses: the shared keys plus the named sections."""
     keys = [
         "writers",
+        "labels",
         "train_splits",
         "test_split",
         "input",
@@ -61,7 +62,7 @@ def ll_cfg(*extra):
         "train",
         "device",
     ]
-    return {k: LL[k] for k in [*keys, *extra]}
+    return {k: LL.get(k) for k in [*keys, *extra]}
 
 
 def ll_sequence_cfg(wildcards):
@@ -87,7 +88,7 @@ rule lifelong_curriculum:
         "benchmarks/jobs/lifelong/curriculum.tsv"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
         runtime=LL["resources"]["runtime"] if LL else 60,
     params:
@@ -118,7 +119,7 @@ rule lifelong_sequence:
         seed=r"\d+",
     threads: LL["resources"]["threads"] if LL else 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
         runtime=LL["resources"]["runtime"] if LL else 60,
     params:
@@ -143,7 +144,7 @@ rule lifelong_multitask:
         seed=r"\d+",
     threads: LL["resources"]["threads"] if LL else 1
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
         runtime=LL["resources"]["runtime"] if LL else 60,
     params:

@@ -20,14 +20,14 @@ with job_log(smk.log[0]) as log:
     cfg = smk.params.cfg
     device = ll.pick_run_device(cfg)
     raw = smk.input.get("raw")
+    processed = Path(smk.input.images).parent
     if smk.rule == "lifelong_curriculum":
-        tasks = ll.load_tasks(
-            str(Path(smk.input.images).parent), smk.input.split, cfg, device, raw, ll.curriculum_parts(cfg)
-        )
+        parts = ll.curriculum_parts(cfg)
+        tasks = ll.load_tasks(processed, smk.input.split, cfg, device, raw, parts)
         result = ll.run_curriculum(tasks, cfg, Path(smk.output.order).parent, device)
         log.info("curriculum order: %s", "_".join(result["order"]))
     else:
-        tasks = ll.load_tasks(str(Path(smk.input.images).parent), smk.input.split, cfg, device, raw)
+        tasks = ll.load_tasks(processed, smk.input.split, cfg, device, raw)
         run_dir = Path(smk.output.eval).parent
         seed = int(smk.wildcards.seed)
         if smk.rule == "lifelong_multitask":

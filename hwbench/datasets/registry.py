@@ -1,0 +1,384 @@
+"""Registry of the real datasets: sources, sizes, checksums, licences, readers.
+
+Every value here was taken from a public loader or the publisher (see
+docs/datasets.md for where each one was confirmed). A checksum nobody could
+confirm is ``None``: the downloader then checks only the size and the format,
+says so, and prints the SHA-256 it computed so the value can be pinned here.
+Decompressed payloads (the IDX files inside the ``.gz``) carry their own
+checksums, so a local copy that is already decompressed is accepted too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The decompressed content of a ``.gz`` file, as a reader consumes it."""
+
+    name: str
+    size: int | None = None
+    md5: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset: where to get it and how to recognise it."""
+
+    name: str  # local name under data/raw/<dataset>/
+    urls: tuple[str, ...]  # mirrors, tried in order
+    size: int | None = None
+    md5: str | None = None
+    sha256: str | None = None
+    payload: Payload | None = None
+    aliases: tuple[str, ...] = ()  # other names a user's local copy may carry
+    variant: str | None = None  # only fetched when the dataset's variant matches
+    required: bool = True  # False: registered, but the default pipeline does not need it
+
+    @property
+    def verified(self) -> bool:
+        """True when a published checksum pins this file."""
+        return bool(self.md5 or self.sha256)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    title: str
+    citation: str
+    licence: str  # licence or registration note, shown in errors and docs
+    homepage: str
+    route: str  # "arrays": written to data/processed directly; "images": a manifest
+    reader: str  # "module:function" in hwbench.datasets
+    files: tuple[RemoteFile, ...] = ()
+    manual: bool = False  # no public copy: the user supplies a folder
+    variants: tuple[str, ...] = ()  # first one is the default
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def files_for(self, variant: str | None = None, include_optional: bool = False):
+        """The files the pipeline fetches for ``variant`` (default: the first)."""
+        variant = variant or (self.variants[0] if self.variants else None)
+        if self.variants and variant not in self.variants:
+            raise KeyError(
+                f"dataset {self.name!r} has no variant {variant!r}; choose one of {self.variants}"
+            )
+        return tuple(
+            f
+            for f in self.files
+            if (f.variant is None or f.variant == variant) and (f.required or include_optional)
+        )
+
+    def file(self, name: str) -> RemoteFile:
+        for f in self.files:
+            if f.name == name:
+                return f
+        raise KeyError(
+            f"dataset {self.name!r} has no file {name!r}; its files are "
+            f"{[f.name for f in self.files]}"
+        )
+
+    def with_files(self, files) -> DatasetSpec:
+        """A copy with other files (tests point the URLs at a local server)."""
+        return dataclasses.replace(self, files=tuple(files))
+
+
+def _mirrors(name: str, *bases: str) -> tuple[str, ...]:
+    return tuple(base + name for base in bases)
+
+
+_MNIST_BASES = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+
+def _mnist_file(name, size, md5, sha256, payload_size, payload_md5) -> RemoteFile:
+    return RemoteFile(
+        name=name,
+        urls=_mirrors(name, *_MNIST_BASES),
+        size=size,
+        md5=md5,
+        sha256=sha256,
+        payload=Payload(name.removesuffix(".gz"), payload_size, md5=payload_md5),
+    )
+
+
+MNIST = DatasetSpec(
+    name="mnist",
+    title="MNIST handwritten digits",
+    citation=(
+        "Y. LeCun, C. Cortes, C. J. C. Burges. The MNIST database of handwritten digits, 1998."
+    ),
+    licence="Freely available for research; no registration (CC BY-SA 3.0 per the mirrors).",
+    homepage="http://yann.lecun.com/exdb/mnist/",
+    route="arrays",
+    reader="idx_datasets:read_mnist",
+    files=(
+        _mnist_file(
+            "train-images-idx3-ubyte.gz",
+            9912422,
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            47040016,
+            "6bbc9ace898e44ae57da46a324031adb",
+        ),
+        _mnist_file(
+            "train-labels-idx1-ubyte.gz",
+            28881,
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            60008,
+            "a25bea736e30d166cdddb491f175f624",
+        ),
+        _mnist_file(
+            "t10k-images-idx3-ubyte.gz",
+            1648877,
+            "9fb629c4189551a2d022fa330f9573f3",
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            7840016,
+            "2646ac647ad5339dbf082846283269ea",
+        ),
+        _mnist_file(
+            "t10k-labels-idx1-ubyte.gz",
+            4542,
+            "ec29112dd5afa0611ce80d1b7f02629c",
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            10008,
+            "27ae3e4e09519cfbb04c329615203637",
+        ),
+    ),
+)
+
+_KANNADA_BASES = (
+    "https://raw.githubusercontent.com/vinayprabhu/Kannada_MNIST/master/data/output_tensors/MNIST_format/",
+    "https://github.com/vinayprabhu/Kannada_MNIST/raw/master/data/output_tensors/MNIST_format/",
+)
+
+
+def _idx_payload_size(name: str, count: int) -> int:
+    # IDX: 16-byte header + 28*28 bytes per image; 8-byte header + 1 byte per label.
+    return 16 + count * 784 if "idx3" in name else 8 + count
+
+
+def _kannada_file(name: str, count: int, md5: str | None) -> RemoteFile:
+    return RemoteFile(
+        name=name,
+        urls=_mirrors(name, *_KANNADA_BASES),
+        md5=md5,
+        payload=Payload(name.removesuffix(".gz"), _idx_payload_size(name, count)),
+    )
+
+
+_KANNADA_CITATION = (
+    "V. U. Prabhu. Kannada-MNIST: A new handwritten digits dataset for the Kannada "
+    "language. arXiv:1908.01242, 2019."
+)
+_KANNADA_LICENCE = "MIT licence (github.com/vinayprabhu/Kannada_MNIST); no registration."
+
+KANNADA_MNIST = DatasetSpec(
+    name="kannada_mnist",
+    title="Kannada-MNIST (60k train / 10k test)",
+    citation=_KANNADA_CITATION,
+    licence=_KANNADA_LICENCE,
+    homepage="https://github.com/vinayprabhu/Kannada_MNIST",
+    route="arrays",
+    reader="idx_datasets:read_kannada_mnist",
+    files=(
+        _kannada_file(
+            "X_kannada_MNIST_train-idx3-ubyte.gz", 60000, "db2cd247b479801b3a882ab980b340c3"
+        ),
+        _kannada_file(
+            "y_kannada_MNIST_train-idx1-ubyte.gz", 60000, "f1f06031670554894b697988b906b036"
+        ),
+        _kannada_file(
+            "X_kannada_MNIST_test-idx3-ubyte.gz", 10000, "8682876e8fbc8cd0e7bb07fc2f502335"
+        ),
+        _kannada_file(
+            "y_kannada_MNIST_test-idx1-ubyte.gz", 10000, "b426d27d50a5fd8411b9e5838868be4b"
+        ),
+    ),
+)
+
+DIG_MNIST = DatasetSpec(
+    name="dig_mnist",
+    title="Dig-MNIST (10,240 Kannada digits from other volunteers)",
+    citation=_KANNADA_CITATION,
+    licence=_KANNADA_LICENCE,
+    homepage="https://github.com/vinayprabhu/Kannada_MNIST",
+    route="arrays",
+    reader="idx_datasets:read_dig_mnist",
+    files=(
+        _kannada_file("X_dig_MNIST-idx3-ubyte.gz", 10240, None),
+        _kannada_file("y_dig_MNIST-idx1-ubyte.gz", 10240, None),
+    ),
+)
+
+_AUC = "https://datacenter.aucegypt.edu/shazeem/Files/"
+_MADBASE_CSV = (
+    "https://raw.githubusercontent.com/mloey/Arabic-Handwritten-Digits-Dataset/master/"
+    "Arabic%20Handwritten%20Digits%20Dataset%20CSV.zip"
+)
+
+MADBASE = DatasetSpec(
+    name="madbase",
+    title="MADBase / MAHDBase Arabic-Indic digits (60k/10k, 28x28, 700 writers)",
+    citation=(
+        "S. Abdelazeem, E. El-Sherif. Arabic handwritten digit recognition. IJDAR 11(3), 2008 "
+        "(MADBase); CSV mirror: A. El-Sawy, H. El-Bakry, M. Loey, 2016."
+    ),
+    licence=(
+        "Free for research from the AUC data center (no registration); the CSV mirror is a "
+        "re-encoding on GitHub without writer ids."
+    ),
+    homepage="https://datacenter.aucegypt.edu/shazeem/",
+    route="arrays",
+    reader="madbase:read_madbase",
+    variants=("rar", "csv"),
+    files=(
+        RemoteFile("MAHDBase_TrainingSet.rar", (_AUC + "MAHDBase_TrainingSet.rar",), variant="rar"),
+        RemoteFile("MAHDBase_TestingSet.rar", (_AUC + "MAHDBase_TestingSet.rar",), variant="rar"),
+        RemoteFile(
+            "madbase_csv.zip",
+            (_MADBASE_CSV,),
+            aliases=("Arabic Handwritten Digits Dataset CSV.zip",),
+            variant="csv",
+        ),
+    ),
+    notes="The RAR archives hold BMPs named writerWWW_passPP_digitD.bmp (writer ids).",
+)
+
+EMNIST = DatasetSpec(
+    name="emnist",
+    title="EMNIST (28x28 conversion of NIST SD19)",
+    citation=(
+        "G. Cohen, S. Afshar, J. Tapson, A. van Schaik. EMNIST: an extension of MNIST to "
+        "handwritten letters. arXiv:1702.05373, 2017."
+    ),
+    licence="Public NIST data; no registration.",
+    homepage="https://www.nist.gov/itl/products-and-services/emnist-dataset",
+    route="arrays",
+    reader="idx_datasets:read_emnist",
+    files=(
+        RemoteFile(
+            "gzip.zip",
+            (
+                "https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip",
+                "http://www.itl.nist.gov/iaui/vip/cs_links/EMNIST/gzip.zip",
+            ),
+            size=561753746,
+            md5="58c8d27c78d21e728a6bc7b3cc06412e",
+            sha256="fb9bb67e33772a9cc0b895e4ecf36d2cf35be8b709693c3564cea2a019fcda8e",
+        ),
+    ),
+)
+
+_SD19 = "https://s3.amazonaws.com/nist-srd/SD19/"
+
+NIST = DatasetSpec(
+    name="nist",
+    title="NIST Special Database 19, 2nd edition (128x128 binary PNGs, 62 classes)",
+    citation=(
+        "P. J. Grother, K. K. Hanaoka. NIST Special Database 19: Handprinted forms and "
+        "characters database, 2nd edition. NIST, 2016."
+    ),
+    licence="Public NIST Standard Reference Data; no registration.",
+    homepage="https://www.nist.gov/srd/nist-special-database-19",
+    route="images",
+    reader="nist:build_nist_manifest",
+    files=(
+        RemoteFile(
+            "by_write.zip",
+            (_SD19 + "by_write.zip",),
+            size=568113446,
+            md5="a29f21babf83db0bb28a2f77b2b456cb",
+            sha256="39958e28827eb0d7d54f7e4c31c6cc36689b38aa218a4fc1e810c5413e7a35b8",
+        ),
+        RemoteFile(
+            "by_write_md5.log",
+            (_SD19 + "by_write_md5.log",),
+            sha256="11e20fff1a3b934270b0b4dfe3e7928e933c2973ae0ec17938d0456be95a8c03",
+        ),
+        RemoteFile(
+            "by_class_md5.log",
+            (_SD19 + "by_class_md5.log",),
+            sha256="b2a76dfb555a1fc3764672bb8514455727d28fbdd18df4ce5abbd85a879f430c",
+        ),
+        # The labels come from by_class_md5.log (an MD5 per by_class image): joined
+        # on the image MD5, by_write images get their class without this archive.
+        RemoteFile(
+            "by_class.zip",
+            (_SD19 + "by_class.zip",),
+            md5="79572b1694a8506f2b722c7be54130c4",
+            required=False,
+        ),
+    ),
+    notes=(
+        "by_write gives the writer (hsf_N/fWWWW_TT/...), by_class_md5.log the label and "
+        "partition of each image MD5; the transfer study trains on every partition but "
+        "hsf_4 and tests on hsf_4."
+    ),
+)
+
+DEEPWRITING = DatasetSpec(
+    name="deepwriting",
+    title="ETH Zurich DeepWriting (online strokes, 294 writers, 70 symbols)",
+    citation=(
+        "E. Aksan, F. Pece, O. Hilliges. DeepWriting: Making Digital Ink Editable via Deep "
+        "Generative Modeling. CHI 2018."
+    ),
+    licence=(
+        "Research use. It extends IAM-OnDB: its authors ask users to fill in the IAM-OnDB "
+        "registration form (https://fki.tic.heia-fr.ch/databases/iam-on-line-handwriting-database) "
+        "and follow its citation terms."
+    ),
+    homepage="https://ait.ethz.ch/deepwriting",
+    route="images",
+    reader="deepwriting:build_deepwriting_manifest",
+    files=(
+        RemoteFile(
+            "deepwriting_dataset.tar.gz",
+            ("https://ait.ethz.ch/projects/2018/deepwriting/downloads/deepwriting_dataset.tar.gz",),
+        ),
+    ),
+)
+
+AMHARIC = DatasetSpec(
+    name="amharic",
+    title="Amharic handwritten characters, 77 classes (11 x 7), multiscript paper",
+    citation=(
+        "M. S. Gondere, L. Schmidt-Thieme, A. S. Boltana, H. S. Jomaa. Handwritten Amharic "
+        "character recognition using a CNN, arXiv:1909.12943, 2019; data from Assabie & Bigun "
+        "2009 and Samuel et al."
+    ),
+    licence="No public copy: obtain it from the authors and place it as described in the docs.",
+    homepage="https://arxiv.org/abs/1909.12943",
+    route="images",
+    reader="manual:build_amharic_manifest",
+    manual=True,
+)
+
+REGISTRY: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (MNIST, KANNADA_MNIST, DIG_MNIST, MADBASE, EMNIST, NIST, DEEPWRITING, AMHARIC)
+}
+ARRAY_DATASETS = [n for n, s in REGISTRY.items() if s.route == "arrays"]
+IMAGE_DATASETS = [n for n, s in REGISTRY.items() if s.route == "images"]
+
+
+def get(name: str) -> DatasetSpec:
+    """The registry entry of ``name``, or a clear error listing the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown dataset {name!r}; registered datasets: {sorted(REGISTRY)}"
+        ) from None
+
+
+def raw_dir(name: str, root: str | Path = "data/raw") -> Path:
+    return Path(root) / name

@@ -1,0 +1,60 @@
+"""Helpers for workflow/rules/download.smk (plain functions of the config dict)."""
+
+from __future__ import annotations
+
+from hwbench.datasets import registry
+
+# Reader code per dataset, relative to hwbench/. registry.py and download.py are
+# left out on purpose: pinning a new checksum must not rebuild every dataset.
+COMMON_CODE = (
+    "datasets/__init__.py",
+    "datasets/prepare.py",
+    "datasets/common.py",
+    "datasets/vocab.py",
+    "datasets/extract.py",
+    "charsets.py",
+    "store.py",
+    "logs.py",
+)
+READER_CODE = {
+    "mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
+    "kannada_mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
+    "dig_mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
+    "emnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
+    "madbase": ("datasets/madbase.py",),
+    "nist": ("datasets/nist.py",),
+    "deepwriting": ("datasets/deepwriting.py",),
+    "amharic": ("datasets/manual.py",),
+}
+
+
+def data_options(config: dict, dataset: str) -> dict:
+    """config data.<dataset> (schema defaults filled in by validation)."""
+    return dict((config.get("data") or {}).get(dataset) or {})
+
+
+def reader_options(config: dict, dataset: str) -> dict:
+    """The options that change what a reader produces (not where files come from)."""
+    options = data_options(config, dataset)
+    if not registry.get(dataset).manual:
+        options.pop("local_copy", None)
+    return options
+
+
+def record_targets(config: dict, dataset: str) -> list[str]:
+    """Verification records the dataset's reader needs (one per fetched file)."""
+    spec = registry.get(dataset)
+    variant = data_options(config, dataset).get("variant")
+    return [f"data/raw/{dataset}/verified/{f.name}.json" for f in spec.files_for(variant)]
+
+
+def reader_code(dataset: str) -> list[str]:
+    return [*COMMON_CODE, *READER_CODE[dataset]]
+
+
+def fetched_datasets() -> list[str]:
+    return sorted(n for n, s in registry.REGISTRY.items() if not s.manual)
+
+
+def all_file_names() -> list[str]:
+    return sorted({f.name for s in registry.REGISTRY.values() for f in s.files})

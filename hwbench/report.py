@@ -1,0 +1,215 @@
+"""Report tables: per-run results aggregated over seeds, the paper beside, provenance.
+
+A study collects one row per training job (its keys, ``seed``, metric values),
+calls :func:`aggregate`, :func:`join_paper` and :func:`format_table`, and writes
+the result with :func:`write_report`, which adds ``<table>.md`` and a
+``<table>.json`` provenance sidecar (from :func:`provenance`).
+
+Wall time per job comes from the Snakemake ``benchmark:`` files every rule
+declares (``benchmarks/jobs/...tsv``, column ``s``): Snakemake writes them for
+every job, so no job has to time itself. Pass their paths to :func:`provenance`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hwbench.store import atomic_path, write_json, write_text
+
+PACKAGES = ["hwbench", "torch", "torchvision", "numpy", "pandas", "scikit-learn", "snakemake"]
+
+
+# --- tables -------------------------------------------------------------------------
+
+
+def aggregate(
+    runs: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], seed_col: str = "seed"
+) -> pd.DataFrame:
+    """Mean, sample sd (ddof 1; NaN for one run) and n of each metric per ``keys`` group.
+
+    Columns: ``keys``, then ``<metric>_mean``, ``<metric>_sd``, ``<metric>_n``. Rows
+    keep the order in which groups first appear. A seed repeated within a group
+    is an error (two jobs wrote the same run).
+    """
+    missing = [c for c in [*keys, *metrics] if c not in runs.columns]
+    if missing:
+        raise ValueError(f"run table lacks columns {missing}; it has {list(runs.columns)}")
+    if seed_col in runs.columns:
+        dup = runs.duplicated([*keys, seed_col], keep=False)
+        if dup.any():
+            raise ValueError(f"repeated seeds for {runs.loc[dup, [*keys, seed_col]].values[:5]}")
+    grouped = runs.groupby(list(keys), sort=False, dropna=False)
+    out = grouped[list(metrics)].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{s}" for m, s in out.columns]
+    out = out.rename(columns=lambda c: c.replace("_std", "_sd").replace("_count", "_n"))
+    return out.reset_index()
+
+
+def format_mean_sd(mean: float, sd: float, digits: int = 2) -> str:
+    """``"mean ± sd"``; only the mean where sd is undefined (one run); ``""`` for NaN mean."""
+    if mean is None or (isinstance(mean, float) and np.isnan(mean)):
+        return ""
+    if sd is None or np.isnan(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def join_paper(
+    agg: pd.DataFrame,
+    paper: pd.DataFrame,
+    keys: Sequence[str],
+    metric: str,
+    paper_col: str = "paper",
+) -> pd.DataFrame:
+    """Add the paper's value (``paper_col`` of ``paper``) and ``diff`` = our mean - paper.
+
+    A key without a paper value gets NaN in both columns.
+    """
+    merged = agg.merge(paper[[*keys, paper_col]], on=list(keys), how="left", validate="1:1")
+    merged[f"{metric}_paper"] = merged.pop(paper_col)
+    merged[f"{metric}_diff"] = merged[f"{metric}_mean"] - merged[f"{metric}_paper"]
+    return merged
+
+
+def format_table(
+    agg: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], digits: int = 2
+) -> pd.DataFrame:
+    """Display table: keys, ``<metric>`` as "mean ± sd", ``<metric>_paper``/``_diff`` if joined."""
+    out = agg[list(keys)].copy()
+    for m in metrics:
+        out[m] = [
+            format_mean_sd(a, b, digits)
+            for a, b in zip(agg[f"{m}_mean"], agg[f"{m}_sd"], strict=True)
+        ]
+        for extra in ("paper", "diff"):
+            col = f"{m}_{extra}"
+            if col in agg:
+                sign = "+" if extra == "diff" else ""
+                # round(...) + 0.0 turns a -0.0 into 0.0, so no "-0.00" appears.
+                out[col] = [
+                    "" if pd.isna(v) else f"{round(v, digits) + 0.0:{sign}.{digits}f}"
+                    for v in agg[col].astype(float)
+                ]
+    return out
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    return frame.to_markdown(index=False) + "\n"
+
+
+# --- provenance -----------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_state(repo: str | os.PathLike = ".") -> dict:
+    """``{"commit", "dirty"}`` of the checkout (None values outside a git checkout)."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        # Generated files (reports/, results/, ...) are git-ignored, so they don't count.
+        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def read_benchmark_seconds(path: str | os.PathLike) -> float:
+    """Wall seconds of one job from its Snakemake benchmark file (column ``s``)."""
+    frame = pd.read_csv(path, sep="\t")
+    if "s" not in frame.columns:
+        raise ValueError(f"{path}: not a Snakemake benchmark file (no column 's')")
+    return float(frame["s"].iloc[-1])
+
+
+def device_summary() -> str:
+    """The machine the report step runs on (jobs record their own in run.json)."""
+    import torch
+
+    if torch.cuda.is_available():
+        names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+        return f"cuda: {', '.join(names)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def provenance(
+    config: Mapping | None = None,
+    dataset_files: Iterable[str | os.PathLike] = (),
+    benchmark_files: Iterable[str | os.PathLike] = (),
+    job_devices: Mapping[str, str] | None = None,
+    repo: str | os.PathLike = ".",
+) -> dict:
+    """The sidecar's content: config, git commit and dirty flag, sha256 of the given
+    dataset files (processed images.npy / meta.csv), package versions, devices and
+    wall seconds per job (keyed by benchmark file path)."""
+    return {
+        "config": dict(config or {}),
+        "git": git_state(repo),
+        "datasets": {str(p): sha256_file(p) for p in dataset_files},
+        "packages": package_versions(),
+        "python": platform.python_version(),
+        "device": device_summary(),
+        "job_devices": dict(job_devices or {}),
+        "wall_s": {str(p): read_benchmark_seconds(p) for p in benchmark_files},
+    }
+
+
+def write_report(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapping) -> None:
+    """Write ``frame`` to ``<name>.csv`` and ``<name>.md`` and ``prov`` to ``<name>.json``."""
+    csv_path = Path(csv_path)
+    if csv_path.suffix != ".csv":
+        raise ValueError(f"{csv_path}: a report table path must end in .csv")
+    write_text(csv_path.with_suffix(".md"), to_markdown(frame))
+    write_json(csv_path.with_suffix(".json"), prov)
+    with atomic_path(csv_path) as tmp:  # last: the .csv is the rule's target
+        frame.to_csv(tmp, index=False)
+
+
+# --- figures --------------------------------------------------------------------------
+
+
+def new_figure(*args, **kwargs):
+    """``plt.subplots`` on the Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save ``fig`` atomically (format from the suffix) and close it."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)

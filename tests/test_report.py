@@ -1,0 +1,83 @@
+"""Report aggregation, paper join, output files and provenance."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwbench import report
+
+
+def runs():
+    return pd.DataFrame(
+        {
+            "method": ["Base", "Base", "Base", "New", "New", "Solo"],
+            "script": ["Latin"] * 6,
+            "seed": [0, 1, 2, 0, 1, 0],
+            "acc": [0.90, 0.92, 0.94, 0.95, 0.97, 0.80],
+        }
+    )
+
+
+def test_aggregate_mean_sd_n():
+    agg = report.aggregate(runs(), ["method", "script"], ["acc"])
+    assert list(agg["method"]) == ["Base", "New", "Solo"]
+    assert agg["acc_mean"].tolist() == pytest.approx([0.92, 0.96, 0.80])
+    assert agg["acc_sd"].iloc[0] == pytest.approx(0.02)  # sample sd of .90 .92 .94
+    assert agg["acc_sd"].iloc[1] == pytest.approx(np.std([0.95, 0.97], ddof=1))
+    assert np.isnan(agg["acc_sd"].iloc[2])
+    assert agg["acc_n"].tolist() == [3, 2, 1]
+
+
+def test_repeated_seed_and_missing_column_are_errors():
+    bad = pd.concat([runs(), runs().iloc[[0]]])
+    with pytest.raises(ValueError, match="repeated seeds"):
+        report.aggregate(bad, ["method"], ["acc"])
+    with pytest.raises(ValueError, match=r"lacks columns \['f1'\]"):
+        report.aggregate(runs(), ["method"], ["f1"])
+
+
+def test_paper_join_diff_and_formatting():
+    agg = report.aggregate(runs(), ["method"], ["acc"])
+    paper = pd.DataFrame({"method": ["Base", "New"], "paper": [0.95, 0.96]})
+    joined = report.join_paper(agg, paper, ["method"], "acc")
+    assert joined["acc_paper"].tolist()[:2] == [0.95, 0.96]
+    assert joined["acc_diff"].tolist()[:2] == pytest.approx([-0.03, 0.0])
+    assert np.isnan(joined["acc_diff"].iloc[2])
+    table = report.format_table(joined, ["method"], ["acc"], digits=3)
+    assert table.columns.tolist() == ["method", "acc", "acc_paper", "acc_diff"]
+    assert table["acc"].tolist() == ["0.920 ± 0.020", "0.960 ± 0.014", "0.800"]
+    assert table["acc_diff"].tolist() == ["-0.030", "+0.000", ""]
+
+
+def test_write_report_and_provenance(tmp_path):
+    images = tmp_path / "images.npy"
+    np.save(images, np.zeros((2, 28, 28), np.uint8))
+    bench = tmp_path / "job.tsv"
+    bench.write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t100\n")
+    prov = report.provenance({"epochs": 3}, [images], [bench], {"run0": "cpu"}, repo=tmp_path)
+    assert prov["wall_s"] == {str(bench): 12.5}
+    assert prov["datasets"][str(images)] == report.sha256_file(images)
+    assert len(prov["datasets"][str(images)]) == 64
+    assert prov["git"] == {"commit": None, "dirty": None}  # tmp_path is no checkout
+    assert prov["packages"]["torch"] and prov["config"] == {"epochs": 3}
+
+    table = pd.DataFrame({"method": ["Base"], "acc": ["0.92 ± 0.02"]})
+    report.write_report(table, tmp_path / "t.csv", prov)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), table)
+    assert "0.92 ± 0.02" in (tmp_path / "t.md").read_text()
+    assert json.loads((tmp_path / "t.json").read_text())["wall_s"] == {str(bench): 12.5}
+
+
+def test_git_state_of_this_checkout():
+    state = report.git_state(".")
+    assert len(state["commit"]) == 40 and isinstance(state["dirty"], bool)
+
+
+def test_save_figure(tmp_path):
+    fig, ax = report.new_figure()
+    ax.plot([0, 1], [1, 0])
+    report.save_figure(fig, tmp_path / "f.png")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.png"]

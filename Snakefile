@@ -21,6 +21,7 @@ include: "workflow/rules/onemodel.smk"
 include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
+include: "workflow/rules/lifelong.smk"
 
 
 rule all:

@@ -537,6 +537,9 @@ def train_job(
         "device": result.device,
         "train_wall_s": result.wall_s,
     }
+    if isinstance(loss_fn, torch.nn.Module):
+        # learned loss weights (UW's log variances) end the run with the model
+        record["loss_state"] = {k: v.tolist() for k, v in loss_fn.state_dict().items()}
     for script in scripts_of(group, method):
         mask = splits["test"].script == script
         record["accuracy"][script] = accuracy(y[mask], pred[mask])

@@ -5,6 +5,10 @@
 # Base/Wloss/UW/New on 77 classes. Each job's params hold only what that job uses,
 # so editing one model's hyper-parameter reruns that model's jobs and the report.
 
+
+include: "functions/multiscript.smk"
+
+
 MS = config["multiscript"]
 # Models per group; hwbench.studies.multiscript.GROUPS is the reference (a test
 # checks they agree). Kept literal here so a dry run does not import torch.
@@ -28,51 +32,6 @@ MS_CODE = hw(
 ALL_TARGETS.append("reports/table4.csv")
 
 
-def ms_runs():
-    """Run folders of every training job the table needs."""
-    return [
-        f"results/multiscript/{group}/{model}/seed{seed}"
-        for group in MS["groups"]
-        for model in MS_MODELS[group]
-        for seed in MS["seeds"]
-    ]
-
-
-def ms_datasets():
-    """Processed files of every dataset the study reads (for the provenance)."""
-    names = sorted(
-        {MS["sources"][s]["dataset"] for g in MS["groups"] for s in MS_GROUP_SCRIPTS[g]}
-    )
-    return [
-        f"data/processed/{d}/{f}" for d in names for f in ("images.npy", "meta.csv")
-    ]
-
-
-def ms_scripts(wildcards):
-    """The scripts a job trains and is tested on."""
-    return MS_SCRIPTS.get(wildcards.model, MS_GROUP_SCRIPTS[wildcards.group])
-
-
-def ms_data(wildcards):
-    """Processed data and split files of the job's scripts, in script order."""
-    datasets = [MS["sources"][s]["dataset"] for s in ms_scripts(wildcards)]
-    return {
-        "images": [f"data/processed/{d}/images.npy" for d in datasets],
-        "meta": [f"data/processed/{d}/meta.csv" for d in datasets],
-        "splits": [f"data/splits/{d}/{MS['split']}.csv" for d in datasets],
-    }
-
-
-def ms_method_params(wildcards):
-    """The model's own hyper-parameters (for this group only)."""
-    model = wildcards.model
-    if model == "wloss":
-        return MS["wloss"][wildcards.group]
-    if model in ("uw", "new"):
-        return MS[model]
-    return {}
-
-
 rule multiscript_train:
     input:
         unpack(ms_data),
@@ -91,6 +50,8 @@ rule multiscript_train:
         group="digits|amharic",
         model="lat|arab|kan|base|wloss|uw|new",
         seed=r"\d+",
+    conda:
+        "../envs/hwbench.yaml"
     threads: MS["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -135,6 +96,8 @@ rule multiscript_table4:
         "logs/multiscript/table4.log",
     benchmark:
         "benchmarks/jobs/multiscript/table4.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     params:
         config=MS,
         # wall time per job, for the provenance sidecar

@@ -2,6 +2,10 @@
 # every task at once (joint_<discriminator>) versus one model per task
 # (single_<task>), one job per run kind and seed, then reports/onemodel.csv.
 
+
+include: "functions/onemodel.smk"
+
+
 OM = config["onemodel"]
 OM_TASK_SPECS = {t["name"]: t for t in OM["tasks"]}
 OM_TASKS = list(OM_TASK_SPECS)
@@ -41,61 +45,6 @@ OM_TASK_TRAIN_KEYS = [
 ALL_TARGETS.append("reports/onemodel.csv")
 
 
-def om_run_tasks(run):
-    return OM_TASKS if run.startswith("joint_") else [run[len("single_") :]]
-
-
-def om_task_data(task):
-    dataset = OM_TASK_SPECS[task]["dataset"]
-    known = {*SYNTH_DATASETS, *REAL_ARRAY_DATASETS, *IMAGE_DATASETS}
-    if dataset not in known:
-        raise ValueError(
-            f"onemodel task {task!r}: no rule builds dataset {dataset!r} yet "
-            f"(buildable: {sorted(known)}); docs/onemodel.md lists what is left out"
-        )
-    return {
-        "processed": f"data/processed/{dataset}",
-        "split": f"data/splits/{dataset}/{OM['split']}.csv",
-    }
-
-
-def om_inputs(wildcards):
-    """The processed datasets and split files of the run's tasks."""
-    out = {}
-    for task in om_run_tasks(wildcards.run):
-        data = om_task_data(task)
-        out[f"images_{task}"] = f"{data['processed']}/images.npy"
-        out[f"meta_{task}"] = f"{data['processed']}/meta.csv"
-        out[f"split_{task}"] = data["split"]
-    return out
-
-
-def om_spec(wildcards):
-    """Exactly the config one job uses, so other changes rerun nothing of it."""
-    run, tasks = wildcards.run, om_run_tasks(wildcards.run)
-    mode = "joint" if run.startswith("joint_") else "single"
-    discriminator = run[len("joint_") :] if mode == "joint" else "none"
-    return {
-        "mode": mode,
-        "tasks": [
-            {
-                k: v
-                for k, v in OM_TASK_SPECS[t].items()
-                if k in OM_TASK_TRAIN_KEYS and (mode == "joint" or k != "hash")
-            }
-            for t in tasks
-        ],
-        "discriminator": discriminator,
-        "prime": OM["prime"] if discriminator == "djb2" else None,
-        "levels": OM["phoc_levels"],
-        "canvas": OM["canvas"],
-        "model": OM["model"],
-        "train": OM["train"],
-        "seed": int(wildcards.seed),
-        "data": {t: om_task_data(t) for t in tasks},
-    }
-
-
 rule onemodel_train:
     input:
         unpack(om_inputs),
@@ -111,6 +60,8 @@ rule onemodel_train:
     wildcard_constraints:
         run="|".join(OM_RUNS),
         seed=r"\d+",
+    conda:
+        "../envs/hwbench.yaml"
     threads: OM["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -173,6 +124,8 @@ rule onemodel_report:
         "logs/onemodel/report.log",
     benchmark:
         "benchmarks/jobs/onemodel/report.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     params:
         config=OM,
         discriminator=OM["discriminator"],

@@ -37,6 +37,14 @@ def ll_runs():
     return runs
 
 
+def ll_benchmarks():
+    """Snakemake benchmark files of the table's jobs (their wall time goes in the .json)."""
+    files = [
+        run.replace("results/", "benchmarks/jobs/", 1) + ".tsv" for run in ll_runs()
+    ]
+    return files + ["benchmarks/jobs/lifelong/curriculum.tsv"]
+
+
 def ll_data(wildcards):
     """The processed dataset, its split file and (raw input only) the raw manifest."""
     ds = LL["dataset"]
@@ -193,10 +201,7 @@ rule lifelong_report:
     params:
         config=LL,
         model=LL["model"]["name"] if LL else None,
-        benchmarks=lambda wildcards: [
-            run.replace("results/", "benchmarks/jobs/", 1) + ".tsv"
-            for run in ll_runs()
-        ],
+        benchmarks=lambda wildcards: ll_benchmarks(),
         repo=workflow.basedir,
     script:
         "../scripts/lifelong_report.py"

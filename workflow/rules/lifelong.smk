@@ -7,6 +7,10 @@
 # hold only what it uses: changing the EWC lambda reruns the EWC jobs and the
 # report, nothing else; adding a seed or an order trains only those runs.
 
+
+include: "functions/lifelong.smk"
+
+
 LL = config.get("lifelong")
 LL_CODE = hw(
     "studies/lifelong.py",
@@ -25,64 +29,6 @@ if LL is not None:
     ALL_TARGETS.append("reports/lifelong.csv")
 
 
-def ll_runs():
-    """Run folders of every job the table needs."""
-    runs = []
-    for method in LL["methods"]:
-        for seed in LL["seeds"]:
-            if method == "multitask":
-                runs.append(f"results/lifelong/multitask/s{seed}")
-            else:
-                runs += [f"results/lifelong/{method}/{o}/s{seed}" for o in LL["orders"]]
-    return runs
-
-
-def ll_benchmarks():
-    """Snakemake benchmark files of the table's jobs (their wall time goes in the .json)."""
-    files = [
-        run.replace("results/", "benchmarks/jobs/", 1) + ".tsv" for run in ll_runs()
-    ]
-    return files + ["benchmarks/jobs/lifelong/curriculum.tsv"]
-
-
-def ll_data(wildcards):
-    """The processed dataset, its split file and (raw input only) the raw manifest."""
-    ds = LL["dataset"]
-    files = {
-        "images": f"data/processed/{ds}/images.npy",
-        "meta": f"data/processed/{ds}/meta.csv",
-        "split": f"data/splits/{ds}/{LL['split']}.csv",
-    }
-    if LL["input"]["source"] == "raw":
-        files["raw"] = f"data/raw/{ds}/manifest.csv"
-    return files
-
-
-def ll_cfg(*extra):
-    """The config a job uses: the shared keys plus the named sections."""
-    keys = [
-        "writers",
-        "labels",
-        "train_splits",
-        "test_split",
-        "input",
-        "model",
-        "train",
-        "device",
-    ]
-    return {k: LL.get(k) for k in [*keys, *extra]}
-
-
-def ll_sequence_cfg(wildcards):
-    return ll_cfg("ewc") if wildcards.method == "ewc" else ll_cfg()
-
-
-def ll_order_input(wildcards):
-    if wildcards.order == "curriculum":
-        return {"order": "results/lifelong/curriculum/order.json"}
-    return {}
-
-
 rule lifelong_curriculum:
     input:
         unpack(ll_data),
@@ -94,6 +40,8 @@ rule lifelong_curriculum:
         "logs/lifelong/curriculum.log",
     benchmark:
         "benchmarks/jobs/lifelong/curriculum.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -125,6 +73,8 @@ rule lifelong_sequence:
         method="|".join(LL_SEQUENTIAL),
         order=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
         seed=r"\d+",
+    conda:
+        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -150,6 +100,8 @@ rule lifelong_multitask:
         "benchmarks/jobs/lifelong/multitask/s{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
+    conda:
+        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -198,6 +150,8 @@ rule lifelong_report:
         "logs/lifelong/report.log",
     benchmark:
         "benchmarks/jobs/lifelong/report.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     params:
         config=LL,
         model=LL["model"]["name"] if LL else None,

@@ -155,10 +155,7 @@ rule lifelong_report:
     params:
         config=LL,
         model=LL["model"]["name"] if LL else None,
-        benchmarks=lambda wildcards: [
-            run.replace("results/", "benchmarks/jobs/", 1) + ".tsv"
-            for run in ll_runs()
-        ],
+        benchmarks=lambda wildcards: ll_benchmarks(),
         repo=workflow.basedir,
     script:
         "../scripts/lifelong_report.py"

@@ -14,6 +14,12 @@ def ll_runs():
     return runs
 
 
+def ll_benchmarks():
+    """Snakemake benchmark files of the table's jobs (their wall time goes in the .json)."""
+    files = [run.replace("results/", "benchmarks/jobs/", 1) + ".tsv" for run in ll_runs()]
+    return files + ["benchmarks/jobs/lifelong/curriculum.tsv"]
+
+
 def ll_data(wildcards):
     """The processed dataset, its split file and (raw input only) the raw manifest."""
     ds = LL["dataset"]

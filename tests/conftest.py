@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,12 +39,17 @@ def write_config(workdir: Path, overrides: dict | None = None, base: Path | None
 
 
 def run_snakemake(
-    workdir: Path, *args: str, cores: int = 2, check: bool = True, timeout: float = 1200
+    workdir: Path,
+    *args: str,
+    cores: int = 2,
+    check: bool = True,
+    timeout: float = 1200,
+    repo: Path = REPO,
 ) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile with ``workdir`` as working directory."""
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    """Run ``repo``'s Snakefile (this checkout's by default) with ``workdir`` as working dir."""
+    cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--directory", str(workdir)]
     cmd += ["--cores", str(cores), *args]
-    env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(repo), PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -56,9 +62,9 @@ def run_snakemake(
 _STAT_ROW = re.compile(r"^(\S+)\s+(\d+)$")
 
 
-def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
+def planned_jobs(workdir: Path, *targets: str, repo: Path = REPO) -> dict[str, int]:
     """Rule name -> job count that ``snakemake -n`` would run (empty when up to date)."""
-    proc = run_snakemake(workdir, "-n", *targets)
+    proc = run_snakemake(workdir, "-n", *targets, repo=repo)
     text = proc.stdout + proc.stderr
     if "Nothing to be done" in text:
         return {}
@@ -72,6 +78,16 @@ def planned_jobs(workdir: Path, *targets: str) -> dict[str, int]:
         if match and match.group(1) != "total":
             counts[match.group(1)] = int(match.group(2))
     return counts
+
+
+def copy_checkout(dest: Path) -> Path:
+    """Copy the code of this checkout (no data, no venv) so a test may edit it."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("Snakefile", "config.yaml"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("hwbench", "workflow", "profiles"):
+        shutil.copytree(REPO / name, dest / name, ignore=ignore, symlinks=True)
+    return dest
 
 
 @pytest.fixture

@@ -56,4 +56,4 @@ def _null_keys(node, path=""):
 def test_schema_files_have_no_stray_null_keys():
     for path in sorted((REPO / "workflow/schemas").glob("*.yaml")):
         stray = list(_null_keys(yaml.safe_load(path.read_text(encoding="utf-8"))))
-        assert not stray, f"{path.name}: keys without value (quote descriptions with commas): {stray}"
+        assert not stray, f"{path.name}: keys without value (quote commas): {stray}"

@@ -2,6 +2,10 @@
 # writer split -> base CNN (engine) -> penultimate features -> k-means writing styles
 # -> per-writer online KNN/Beta loop, one job per KNN weighting -> reports/adaptation.csv.
 
+
+include: "functions/adaptation.smk"
+
+
 ADAPT = config.get("adaptation", {})
 ADAPT_DATASETS = list(ADAPT.get("datasets", []))
 ADAPT_RUNS = [(d, w) for d in ADAPT_DATASETS for w in ADAPT.get("knn_weights", [])]
@@ -16,10 +20,6 @@ ADAPT_BASE_CODE = hw(
     "logs.py",
 )
 ADAPT_CODE = hw("studies/adaptation.py", "store.py", "logs.py")
-
-
-def adapt_charsets(wildcards):
-    return ADAPT["charsets"].get(wildcards.dataset)
 
 
 rule adaptation_train:
@@ -37,6 +37,8 @@ rule adaptation_train:
         "logs/adaptation/{dataset}/train.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/train.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     threads: 4
     resources:
         gpu=1,
@@ -66,6 +68,8 @@ rule adaptation_features:
         "logs/adaptation/{dataset}/features.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/features.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     threads: 4
     resources:
         gpu=1,
@@ -90,6 +94,8 @@ rule adaptation_styles:
         "logs/adaptation/{dataset}/styles.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/styles.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     threads: 2
     resources:
         mem_mb=8000,
@@ -118,6 +124,8 @@ rule adaptation_adapt:
         "benchmarks/jobs/adaptation/{dataset}/{weights}/adapt.tsv"
     wildcard_constraints:
         weights="uniform|distance",
+    conda:
+        "../envs/hwbench.yaml"
     threads: 2
     resources:
         mem_mb=8000,
@@ -128,16 +136,6 @@ rule adaptation_adapt:
         workers=ADAPT.get("workers"),
     script:
         "../scripts/adaptation_adapt.py"
-
-
-def _adapt_job_benchmarks():
-    steps = ["train", "features", "styles"]
-    files = [
-        f"benchmarks/jobs/adaptation/{d}/{s}.tsv" for d in ADAPT_DATASETS for s in steps
-    ]
-    return files + [
-        f"benchmarks/jobs/adaptation/{d}/{w}/adapt.tsv" for d, w in ADAPT_RUNS
-    ]
 
 
 rule adaptation_report:
@@ -182,6 +180,8 @@ rule adaptation_report:
         "logs/adaptation/report.log",
     benchmark:
         "benchmarks/jobs/adaptation/report.tsv"
+    conda:
+        "../envs/hwbench.yaml"
     params:
         runs=ADAPT_RUNS,
         datasets=ADAPT_DATASETS,

@@ -6,13 +6,17 @@
 # (profiles/default drops the mtime-based "code" trigger).
 import os
 
+# GPUs a training job requests (`resources: gpu=GPUS_PER_JOB`); 0 on CPU-only clusters.
+GPUS_PER_JOB = config.get("gpus_per_job", 1)
+
 # Targets of `rule all`; each rule file appends its headline outputs.
 ALL_TARGETS = []
 
 # Raw image datasets (data/raw/<name>/manifest.csv) that rule preprocess turns into
 # data/processed/<name>/. Data rule files included before preprocess.smk extend it;
-# the synthetic datasets of config["synth"] are added by preprocess.smk itself.
-IMAGE_DATASETS = []
+# the synthetic datasets of config["synth"] are added by preprocess.smk itself;
+# config image_datasets names folders a user put there (e.g. the lifelong paper's).
+IMAGE_DATASETS = list(config.get("image_datasets", []))
 
 
 def repo_path(path):

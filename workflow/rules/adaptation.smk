@@ -41,7 +41,7 @@ rule adaptation_train:
         "../envs/hwbench.yaml"
     threads: 4
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=8000,
         runtime=240,
     params:
@@ -72,7 +72,7 @@ rule adaptation_features:
         "../envs/hwbench.yaml"
     threads: 4
     resources:
-        gpu=1,
+        gpu=GPUS_PER_JOB,
         mem_mb=8000,
         runtime=60,
     params:

@@ -357,6 +357,7 @@ TINY = {
     "synth": {
         "synth_writers_a": {"seed": 101, "writers": 4, "samples_per_class": 3},
         "synth_writers_b": {"seed": 102, "writers": 8, "samples_per_class": 1},
+        "synth_writers_b_digits": {"seed": 102, "writers": 8, "samples_per_class": 2},
     },
     "transfer": {
         "seeds": [0],

@@ -17,7 +17,11 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
+include: "workflow/rules/onemodel.smk"
+include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
+include: "workflow/rules/adaptation.smk"
+include: "workflow/rules/lifelong.smk"
 
 
 rule all:

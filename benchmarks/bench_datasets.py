@@ -21,24 +21,17 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from hwbench.datasets import registry
 from hwbench.datasets.download import fetch
 from hwbench.datasets.nist import build_nist_manifest
-from hwbench.store import write_csv
+from hwbench.report import append_bench_rows
 from tests._datasets_support import FixtureServer
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_CSV = ROOT / "reports" / "bench.csv"
-COLUMNS = ["benchmark", "metric", "value", "unit", "note"]
 NIST_IMAGES = 814255
-
-
-def append_rows(rows: list[dict]) -> None:
-    old = pd.read_csv(BENCH_CSV) if BENCH_CSV.exists() else pd.DataFrame(columns=COLUMNS)
-    write_csv(BENCH_CSV, pd.concat([old, pd.DataFrame(rows, columns=COLUMNS)]))
 
 
 def bench_download(mb: int) -> float:
@@ -130,7 +123,7 @@ def main() -> None:
             note=f"{NIST_IMAGES} images at the measured rate",
         ),
     ]
-    append_rows(rows)
+    append_bench_rows(BENCH_CSV, rows)
     for row in rows:
         print(f"{row['benchmark']:18s} {row['metric']:15s} {row['value']:>10} {row['unit']}")
 

@@ -14,20 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from hwbench import synth
-from hwbench.store import write_csv
+from hwbench.report import append_bench_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_CSV = ROOT / "reports" / "bench.csv"
-COLUMNS = ["benchmark", "metric", "value", "unit", "note"]
-
-
-def append_rows(rows: list[dict]) -> None:
-    old = pd.read_csv(BENCH_CSV) if BENCH_CSV.exists() else pd.DataFrame(columns=COLUMNS)
-    write_csv(BENCH_CSV, pd.concat([old, pd.DataFrame(rows, columns=COLUMNS)]))
 
 
 def main() -> None:
@@ -41,7 +34,8 @@ def main() -> None:
         manifest = synth.generate(params, tmp, processes=args.processes, progress=False)
         seconds = time.perf_counter() - start
     note = f"{len(manifest)} images, {args.processes} processes, config.yaml synth.synth"
-    append_rows(
+    append_bench_rows(
+        BENCH_CSV,
         [
             dict(
                 benchmark="synth_generate",
@@ -57,7 +51,7 @@ def main() -> None:
                 unit="images/s",
                 note=note,
             ),
-        ]
+        ],
     )
     print(f"synth: {len(manifest)} images in {seconds:.1f} s ({len(manifest) / seconds:.0f}/s)")
 

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -34,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hwbench.data import to_model_input  # noqa: E402
 from hwbench.engine import TrainConfig, autocast, fit, pick_device, seed_everything  # noqa: E402
 from hwbench.models import build_model  # noqa: E402
-from hwbench.store import write_csv  # noqa: E402
+from hwbench.report import append_bench_rows  # noqa: E402
 
 BENCH_CSV = Path(__file__).resolve().parents[1] / "reports" / "bench.csv"
 
@@ -137,13 +136,6 @@ def bench_dataloader(args, device, images, labels):
     return seen / (time.perf_counter() - t0)
 
 
-def append_rows(rows: list[dict]) -> None:
-    frame = pd.DataFrame(rows, columns=["benchmark", "metric", "value", "unit", "note"])
-    if BENCH_CSV.exists():
-        frame = pd.concat([pd.read_csv(BENCH_CSV), frame], ignore_index=True)
-    write_csv(BENCH_CSV, frame)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -196,12 +188,13 @@ def main(argv=None):
             "engine_over_limit": (engine / limit, "ratio"),
             "engine_over_dataloader": (engine / loader, "ratio"),
         }
-        append_rows(
+        append_bench_rows(
+            BENCH_CSV,
             [
                 {"benchmark": "engine", "metric": f"{device.type}_{k}", "value": v, "unit": u}
                 | {"note": note}
                 for k, (v, u) in values.items()
-            ]
+            ],
         )
         print(f"appended to {BENCH_CSV}")
 

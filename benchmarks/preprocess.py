@@ -19,20 +19,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pandas as pd
 from PIL import Image, ImageFilter, ImageOps
 
 from hwbench.preprocess import INK_THRESHOLD, _n_workers, preprocess_files
-from hwbench.store import write_csv
+from hwbench.report import append_bench_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_CSV = ROOT / "reports" / "bench.csv"
-COLUMNS = ["benchmark", "metric", "value", "unit", "note"]
-
-
-def append_rows(rows: list[dict]) -> None:
-    old = pd.read_csv(BENCH_CSV) if BENCH_CSV.exists() else pd.DataFrame(columns=COLUMNS)
-    write_csv(BENCH_CSV, pd.concat([old, pd.DataFrame(rows, columns=COLUMNS)]))
 
 
 def stroke_image(rng: np.random.Generator, side: int = 128) -> np.ndarray:
@@ -142,11 +135,12 @@ def main() -> None:
         ("speedup_cpu_x_workers", cpu_ratio, "x"),
         ("mean_abs_diff", mad, "grey levels"),
     ]
-    append_rows(
+    append_bench_rows(
+        BENCH_CSV,
         [
             dict(benchmark="preprocess_files", metric=m, value=round(v, 3), unit=u, note=note)
             for m, v, u in rows
-        ]
+        ],
     )
 
 

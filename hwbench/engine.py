@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -398,10 +399,10 @@ def fit(
 ) -> FitResult:
     """Train ``model`` on ``train``; see the module docstring for the plug-in points.
 
-    ``fingerprint``: extra JSON-able values a checkpoint must match to be resumed,
-    beside the TrainConfig and the training-set size, e.g. checksums of the data or
-    of the weights a run starts from, so a rerun with changed inputs starts over
-    instead of returning the finished old run.
+    ``fingerprint``: settings outside ``config`` that define the run (the model, a
+    loss's weights, the data source), JSON-like. The checkpoint records them with
+    the config: an interrupted run is resumed only when they match, otherwise it
+    starts over (so a changed loss weight or data checksum retrains).
 
     Writes ``metrics.csv``, ``checkpoint.pt``, ``model.pt`` (final weights),
     ``best.pt`` (weights at the best monitored epoch, when monitored) and
@@ -441,7 +442,10 @@ def fit(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, config.lr_milestones, config.lr_gamma)
     generator = torch.Generator().manual_seed(config.seed)
     stopper = EarlyStopping(config.mode, config.patience, config.min_delta, config.stop_eps)
-    fingerprint = {**dataclasses.asdict(config), "n_train": n, **dict(fingerprint or {})}
+    extra = fingerprint
+    fingerprint = {**dataclasses.asdict(config), "n_train": n}
+    if extra is not None:
+        fingerprint["run"] = json.loads(json.dumps(extra, sort_keys=True, default=str))
     history: list[dict] = []
     first_epoch, stop_reason, wall_before = 1, None, 0.0
 
@@ -532,6 +536,10 @@ def fit(
         _write_metrics(run_dir, history)
         info = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("history",)}
         write_json(run_dir / RUN_INFO, {**info, "epochs_run": len(history), "config": fingerprint})
+        # The checkpoint exists to resume an interrupted run. Once the run is complete,
+        # Snakemake decides reruns (changed code or params); a kept checkpoint would make
+        # such a rerun return the stale weights at once.
+        ckpt_path.unlink(missing_ok=True)
     return result
 
 

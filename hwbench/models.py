@@ -165,7 +165,17 @@ def _conv_block(c_in: int, c_out: int) -> list[nn.Module]:
     ]
 
 
-def base_cnn_body(in_channels: int = 1, input_size: int = 28) -> tuple[nn.Module, int]:
+def _hw(input_size: int | tuple[int, int]) -> tuple[int, int]:
+    """``input_size`` as (height, width): an int is a square side."""
+    if isinstance(input_size, int):
+        return input_size, input_size
+    height, width = (int(v) for v in input_size)
+    return height, width
+
+
+def base_cnn_body(
+    in_channels: int = 1, input_size: int | tuple[int, int] = 28
+) -> tuple[nn.Module, int]:
     """The adaptation paper's base CNN up to its 256-unit penultimate layer.
 
     [Conv32, Conv32, BN, MaxPool] -> [Conv48, Conv48, BN, MaxPool] -> [Conv64, Conv64,
@@ -173,13 +183,13 @@ def base_cnn_body(in_channels: int = 1, input_size: int = 28) -> tuple[nn.Module
     'same' with ReLU (Keras style, so 'the same image dimensions' survive the
     convolutions); max-pool 2x2 'valid' takes 28 -> 14 -> 7 -> 3.
     """
-    side = input_size // 2 // 2 // 2
+    height, width = (v // 2 // 2 // 2 for v in _hw(input_size))
     body = nn.Sequential(
         *_conv_block(in_channels, 32),
         *_conv_block(32, 48),
         *_conv_block(48, 64),
         nn.Flatten(),
-        nn.Linear(64 * side * side, 768),
+        nn.Linear(64 * height * width, 768),
         nn.ReLU(inplace=True),
         nn.Dropout(0.25),
         nn.Linear(768, 256),
@@ -188,9 +198,11 @@ def base_cnn_body(in_channels: int = 1, input_size: int = 28) -> tuple[nn.Module
     return body, 256
 
 
-def small_cnn_body(in_channels: int = 1, input_size: int = 28) -> tuple[nn.Module, int]:
+def small_cnn_body(
+    in_channels: int = 1, input_size: int | tuple[int, int] = 28
+) -> tuple[nn.Module, int]:
     """Two conv layers and a 64-unit layer: seconds per epoch on a laptop CPU."""
-    side = input_size // 2 // 2
+    height, width = (v // 2 // 2 for v in _hw(input_size))
     body = nn.Sequential(
         nn.Conv2d(in_channels, 16, 3, padding=1),
         nn.BatchNorm2d(16),
@@ -201,7 +213,7 @@ def small_cnn_body(in_channels: int = 1, input_size: int = 28) -> tuple[nn.Modul
         nn.ReLU(inplace=True),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(32 * side * side, 64),
+        nn.Linear(32 * height * width, 64),
         nn.ReLU(inplace=True),
     )
     return body, 64
@@ -213,7 +225,7 @@ def build_model(
     in_channels: int = 1,
     stem: str = "cifar",
     pretrained: str | None = None,
-    input_size: int = 28,
+    input_size: int | tuple[int, int] = 28,
 ) -> Classifier:
     """Build a :class:`Classifier` by name.
 
@@ -221,7 +233,8 @@ def build_model(
     max-pool, for 28x28 input; "imagenet": torchvision's stem as is). With
     ``pretrained="imagenet"`` and one input channel the first kernel is the sum of
     the RGB kernels; with the cifar stem the (new-shaped) first conv starts fresh.
-    ``input_size`` matters to the CNNs, whose dense layer depends on it.
+    ``input_size`` (a side, or (height, width) for non-square input) matters to the
+    CNNs, whose dense layer depends on it; the ResNets pool adaptively.
     """
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose one of {list(MODEL_NAMES)}")

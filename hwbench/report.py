@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hwbench.store import atomic_path, write_json, write_text
+from hwbench.store import atomic_path, write_csv, write_json, write_text
 
 PACKAGES = ["hwbench", "torch", "torchvision", "numpy", "pandas", "scikit-learn", "snakemake"]
 
@@ -213,3 +213,15 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+
+
+BENCH_COLUMNS = ["benchmark", "metric", "value", "unit", "note"]
+
+
+def append_bench_rows(path, rows: list[dict]) -> None:
+    """Append benchmark result rows to ``reports/bench.csv`` (or ``path``), atomically."""
+    path = Path(path)
+    frame = pd.DataFrame(rows, columns=BENCH_COLUMNS)
+    if path.exists():
+        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+    write_csv(path, frame)

@@ -1,7 +1,8 @@
 """The processed-dataset format and atomic file writes.
 
 A processed dataset is a folder with ``images.npy`` (uint8, N x 28 x 28, white
-ink on black like MNIST) and ``meta.csv`` (one row per image). Every writer in
+ink on black like MNIST; colour datasets such as CIFAR-100 are N x H x W x 3) and
+``meta.csv`` (one row per image). Every writer in
 hwbench goes through :func:`atomic_path` so a killed job never leaves a file
 that looks complete.
 """
@@ -94,12 +95,19 @@ def validate_meta(meta: pd.DataFrame, n_images: int, where: str) -> None:
         raise DatasetFormatError(f"{where}: {len(meta)} rows but {n_images} images")
 
 
+def _image_shape_ok(images: np.ndarray) -> bool:
+    """Grey N x H x W, or colour N x H x W x 3 (e.g. CIFAR-100 for the OneModel study)."""
+    return images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)
+
+
 def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataFrame) -> None:
     """Write ``images.npy`` and ``meta.csv`` into ``folder`` (each atomically)."""
     folder = Path(folder)
     images = np.ascontiguousarray(images, dtype=np.uint8)
-    if images.ndim != 3:
-        raise DatasetFormatError(f"{folder}: images must be N x H x W, got shape {images.shape}")
+    if not _image_shape_ok(images):
+        raise DatasetFormatError(
+            f"{folder}: images must be N x H x W (or N x H x W x 3), got shape {images.shape}"
+        )
     validate_meta(meta, len(images), str(folder / META_FILE))
     write_npy(folder / IMAGES_FILE, images)
     write_csv(folder / META_FILE, meta[META_COLUMNS + [c for c in meta if c not in META_COLUMNS]])
@@ -116,9 +124,10 @@ def load_processed(folder: str | os.PathLike, mmap: bool = False) -> Processed:
             )
     images = np.load(images_path, mmap_mode="r" if mmap else None)
     meta = pd.read_csv(meta_path, keep_default_na=False, dtype={"label_name": str, "writer": str})
-    if images.dtype != np.uint8 or images.ndim != 3:
+    if images.dtype != np.uint8 or not _image_shape_ok(images):
         raise DatasetFormatError(
-            f"{images_path}: expected uint8 N x H x W, got {images.dtype} {images.shape}"
+            f"{images_path}: expected uint8 N x H x W (or N x H x W x 3), "
+            f"got {images.dtype} {images.shape}"
         )
     validate_meta(meta, len(images), str(meta_path))
     return Processed(images, meta)

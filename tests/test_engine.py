@@ -61,8 +61,10 @@ def test_learns_and_logs_metrics(tmp_path):
     assert frame["val_acc"].iloc[-1] > 0.9  # four classes: chance is 0.25
     assert frame["train_loss"].iloc[-1] < frame["train_loss"].iloc[0]
     assert result.stop_reason == "epochs" and result.best_epoch is not None
-    for name in ["model.pt", "best.pt", "run.json", CHECKPOINT]:
+    for name in ["model.pt", "best.pt", "run.json"]:
         assert (tmp_path / name).exists()
+    # The checkpoint serves an interrupted run only; a complete run leaves none behind.
+    assert not (tmp_path / CHECKPOINT).exists()
 
 
 def test_same_seed_same_weights_other_seed_differs(tmp_path):
@@ -104,11 +106,13 @@ def test_resumed_run_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert [r["lr"] for r in result.history] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
 
-    # A finished run returns at once with the same history and final weights.
+    # A complete run keeps no checkpoint, so a rerun (Snakemake reruns a job whose code
+    # or params changed) trains afresh instead of returning stale weights.
+    assert not (tmp_path / "cut" / CHECKPOINT).exists()
     again = make_model("base_cnn", seed=7)
     result2 = fit(again, train, cfg, tmp_path / "cut", eval_sets={"val": val})
     assert len(result2.history) == 4
-    assert_same_weights(weights(full), weights(again))
+    assert not torch.equal(weights(full)["head.weight"], weights(again)["head.weight"])
 
 
 def test_changed_config_starts_over(tmp_path):
@@ -119,19 +123,23 @@ def test_changed_config_starts_over(tmp_path):
     assert list(pd.read_csv(tmp_path / METRICS)["lr"]) == [0.01, 0.01]
 
 
-def test_changed_extra_fingerprint_starts_over(tmp_path):
+def test_changed_run_fingerprint_starts_over(tmp_path):
+    # settings outside TrainConfig (a loss weight, a data checksum) decide resuming too
     train = toy_data(64)
     cfg = TrainConfig(**{**CFG, "epochs": 2})
-    model = make_model()
-    fit(model, train, cfg, tmp_path, fingerprint={"data": "a"})
-    done = weights(model)
-    same = make_model(seed=5)  # other initial weights, same fingerprint: the finished run
-    fit(same, train, cfg, tmp_path, fingerprint={"data": "a"})
-    assert_same_weights(weights(same), done)
-    other = make_model(seed=5)  # changed fingerprint: trained afresh from its own weights
-    result = fit(other, train, cfg, tmp_path, fingerprint={"data": "b"})
-    assert len(result.history) == 2
-    assert not torch.equal(weights(other)["head.weight"], done["head.weight"])
+
+    def stop_after_1(epoch, row):
+        raise Interrupt
+
+    for name in ("same", "other"):
+        with pytest.raises(Interrupt):
+            fit(make_model(), train, cfg, tmp_path / name, fingerprint={"sigma": 0.2},
+                on_epoch_end=stop_after_1)  # fmt: skip
+    same = fit(make_model(seed=5), train, cfg, tmp_path / "same", fingerprint={"sigma": 0.2})
+    other = fit(make_model(seed=5), train, cfg, tmp_path / "other", fingerprint={"sigma": 0.5})
+    assert len(same.history) == len(other.history) == 2
+    # resumed: epoch 1 comes from the checkpoint; started over: from the seed-5 weights
+    assert same.history[0]["train_loss"] != other.history[0]["train_loss"]
 
 
 def scripted(values, key="score"):
@@ -203,14 +211,18 @@ def test_plugged_heads_and_module_loss(tmp_path):
     model.add_head("parity", 2)
     loss = LearnedWeightLoss()
     val = toy_data(40, seed=2)
+    saved = {}
+
+    def read_checkpoint(epoch, row):
+        saved.update(torch.load(tmp_path / CHECKPOINT, weights_only=False))
+
     result = fit(model, toy_data(), TrainConfig(**CFG), tmp_path, loss_fn=loss,
-                 eval_sets={"val": val})  # fmt: skip
+                 eval_sets={"val": val}, on_epoch_end=read_checkpoint)  # fmt: skip
     assert loss.log_var.item() != 0.0
     row = result.final
     for col in ["train_ce", "train_aux", "val_ce", "val_aux", "val_acc", "val_f1"]:
         assert col in row
-    state = torch.load(tmp_path / CHECKPOINT, weights_only=False)
-    assert state["loss_fn"]["log_var"].item() == pytest.approx(loss.log_var.item())
+    assert saved["loss_fn"]["log_var"].item() == pytest.approx(loss.log_var.item())
 
 
 def test_batch_schedule(tmp_path):
@@ -322,8 +334,13 @@ def test_model_and_input_from_config():
 
 def test_checkpoint_of_another_model_starts_over_from_initial_weights(tmp_path):
     train = toy_data(64)
-    cfg = TrainConfig(**{**CFG, "epochs": 1})
-    fit(make_model(classes=4), train, cfg, tmp_path / "a")
+    cfg = TrainConfig(**{**CFG, "epochs": 2})
+
+    def stop_after_1(epoch, row):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(make_model(classes=4), train, cfg, tmp_path / "a", on_epoch_end=stop_after_1)
     other = make_model(classes=5)  # other head shape, same config
     reference = make_model(classes=5)
     (tmp_path / "b").mkdir()

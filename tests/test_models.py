@@ -50,6 +50,16 @@ def test_base_cnn_layout():
     assert sum(p.numel() for p in model.parameters()) > 350_000
 
 
+@pytest.mark.parametrize("name", ["small_cnn", "base_cnn"])
+def test_cnns_take_non_square_input(name):
+    # (height, width): the dense layer follows both sides (e.g. a 32 x 64 canvas)
+    model = build_model(name, 7, input_size=(32, 64)).eval()
+    assert model(torch.zeros(2, 1, 32, 64)).shape == (2, 7)
+    pooled = {"small_cnn": 32 * 8 * 16, "base_cnn": 64 * 4 * 8}[name]
+    first_dense = next(m for m in model.body if isinstance(m, torch.nn.Linear))
+    assert first_dense.in_features == pooled
+
+
 def test_extra_heads_return_dict():
     model = build_model("small_cnn", 30).eval()
     model.add_head("digit", 10)

@@ -81,3 +81,14 @@ def test_save_figure(tmp_path):
     report.save_figure(fig, tmp_path / "f.png")
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["f.png"]
+
+
+def test_append_bench_rows_keeps_earlier_rows(tmp_path):
+    from hwbench.report import BENCH_COLUMNS, append_bench_rows
+
+    path = tmp_path / "bench.csv"
+    append_bench_rows(path, [{"benchmark": "a", "metric": "x", "value": 1.0, "unit": "s"}])
+    append_bench_rows(path, [{"benchmark": "b", "metric": "y", "value": 2.5, "unit": "s"}])
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == BENCH_COLUMNS
+    assert list(frame["benchmark"]) == ["a", "b"] and list(frame["value"]) == [1.0, 2.5]

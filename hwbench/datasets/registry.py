@@ -362,9 +362,91 @@ AMHARIC = DatasetSpec(
     manual=True,
 )
 
+CIFAR100 = DatasetSpec(
+    name="cifar100",
+    title="CIFAR-100 natural images, 32x32 colour, 100 fine classes (OneModel study)",
+    citation="A. Krizhevsky. Learning Multiple Layers of Features from Tiny Images. 2009.",
+    licence="Freely available for research; no registration.",
+    homepage="https://www.cs.toronto.edu/~kriz/cifar.html",
+    route="arrays",
+    reader="cifar:read_cifar100",
+    files=(
+        # MD5 from torchvision's CIFAR100.tgz_md5; size from its and Keras' download logs.
+        RemoteFile(
+            "cifar-100-python.tar.gz",
+            ("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",),
+            size=169_001_437,
+            md5="eb9058c3a382ffc7106e4002c42a8d85",
+        ),
+    ),
+    notes="Colour: processed images are N x 32 x 32 x 3; label_name is the fine class name.",
+)
+
+SPEECH_COMMANDS = DatasetSpec(
+    name="speech_commands",
+    title="Speech Commands v0.01: one-second spoken words, 30 classes (OneModel study)",
+    citation=(
+        "P. Warden. Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition. "
+        "arXiv:1804.03209, 2018."
+    ),
+    licence="Creative Commons BY 4.0; no registration.",
+    homepage="https://www.tensorflow.org/datasets/catalog/speech_commands",
+    route="arrays",
+    reader="speech:read_speech_commands",
+    files=(
+        # SHA-256 from torchaudio's SPEECHCOMMANDS checksums; size from a download log.
+        RemoteFile(
+            "speech_commands_v0.01.tar.gz",
+            (
+                "http://download.tensorflow.org/data/speech_commands_v0.01.tar.gz",
+                "https://storage.googleapis.com/download.tensorflow.org/data/"
+                "speech_commands_v0.01.tar.gz",
+            ),
+            size=1_489_096_277,
+            sha256="743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d",
+        ),
+    ),
+    notes="Processed as uint8 log-magnitude STFT spectrograms (frequency x time).",
+)
+
+IMDB = DatasetSpec(
+    name="imdb",
+    title="IMDB movie reviews, 25k/25k, binary sentiment (OneModel study)",
+    citation=(
+        "A. L. Maas, R. E. Daly, P. T. Pham, D. Huang, A. Y. Ng, C. Potts. Learning Word "
+        "Vectors for Sentiment Analysis. ACL 2011."
+    ),
+    licence="Free for research (cite Maas et al. 2011); no registration.",
+    homepage="https://ai.stanford.edu/~amaas/data/sentiment/",
+    route="arrays",
+    reader="imdb:read_imdb",
+    files=(
+        # MD5 from torchtext's IMDB loader; size from download logs (tfds, wget).
+        RemoteFile(
+            "aclImdb_v1.tar.gz",
+            ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+            size=84_125_825,
+            md5="7c2ac02c03563afcf9b574c7e56c153a",
+        ),
+    ),
+    notes="Processed as word-embedding images (embedding x word position); see imdb.py.",
+)
+
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
-    for spec in (MNIST, KANNADA_MNIST, DIG_MNIST, MADBASE, EMNIST, NIST, DEEPWRITING, AMHARIC)
+    for spec in (
+        MNIST,
+        KANNADA_MNIST,
+        DIG_MNIST,
+        MADBASE,
+        EMNIST,
+        NIST,
+        DEEPWRITING,
+        AMHARIC,
+        CIFAR100,
+        SPEECH_COMMANDS,
+        IMDB,
+    )
 }
 ARRAY_DATASETS = [n for n, s in REGISTRY.items() if s.route == "arrays"]
 IMAGE_DATASETS = [n for n, s in REGISTRY.items() if s.route == "images"]

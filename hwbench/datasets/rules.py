@@ -25,6 +25,9 @@ READER_CODE = {
     "nist": ("datasets/nist.py",),
     "deepwriting": ("datasets/deepwriting.py",),
     "amharic": ("datasets/manual.py",),
+    "cifar100": ("datasets/cifar.py",),
+    "speech_commands": ("datasets/speech.py",),
+    "imdb": ("datasets/imdb.py",),
 }
 
 

@@ -1,0 +1,1 @@
+"""Study modules: what is particular to each paper (losses, protocol, table layout)."""

@@ -14,8 +14,9 @@ ALL_TARGETS = []
 
 # Raw image datasets (data/raw/<name>/manifest.csv) that rule preprocess turns into
 # data/processed/<name>/. Data rule files included before preprocess.smk extend it;
-# the synthetic datasets of config["synth"] are added by preprocess.smk itself.
-IMAGE_DATASETS = []
+# the synthetic datasets of config["synth"] are added by preprocess.smk itself;
+# config image_datasets names folders a user put there (e.g. the lifelong paper's).
+IMAGE_DATASETS = list(config.get("image_datasets", []))
 
 
 def repo_path(path):

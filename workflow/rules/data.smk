@@ -28,6 +28,8 @@ rule synth:
         "benchmarks/jobs/synth/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
+    conda:
+        "../envs/hwbench.yaml"
     threads: 8
     resources:
         mem_mb=2000,
@@ -51,5 +53,7 @@ rule synth_contact_sheet:
         "benchmarks/jobs/synth_contact_sheet/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
+    conda:
+        "../envs/hwbench.yaml"
     script:
         "../scripts/synth.py"

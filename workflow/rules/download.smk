@@ -36,6 +36,8 @@ rule fetch_raw:
     wildcard_constraints:
         dataset="|".join(_dsrules.fetched_datasets()),
         file="|".join(re.escape(f) for f in _dsrules.all_file_names()),
+    conda:
+        "../envs/hwbench.yaml"
     script:
         "../scripts/fetch_raw.py"
 
@@ -54,6 +56,8 @@ rule real_arrays:
         "benchmarks/jobs/real_arrays/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_ARRAY_DATASETS),
+    conda:
+        "../envs/hwbench.yaml"
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:
@@ -73,6 +77,8 @@ rule real_manifest:
         "benchmarks/jobs/real_manifest/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_IMAGE_DATASETS),
+    conda:
+        "../envs/hwbench.yaml"
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:

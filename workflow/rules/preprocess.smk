@@ -29,6 +29,8 @@ rule preprocess:
     wildcard_constraints:
         # "(?!)" matches nothing: no image dataset configured
         dataset="|".join(re.escape(n) for n in PREPROCESS_DATASETS) or "(?!)",
+    conda:
+        "../envs/hwbench.yaml"
     threads: workflow.cores
     params:
         # what decides the images; workers and on_error (read by the script from

@@ -29,6 +29,8 @@ rule splits:
         "benchmarks/jobs/splits/{dataset}/{scheme}.tsv"
     wildcard_constraints:
         scheme="|".join(SPLIT_SCHEME_PARAMS),
+    conda:
+        "../envs/hwbench.yaml"
     params:
         split=lambda w: {k: config["splits"][k] for k in SPLIT_SCHEME_PARAMS[w.scheme]},
     script:

@@ -1,0 +1,345 @@
+"""The lifelong study: orders, the curriculum, task rows, the protocol, Table 1, e2e."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from hwbench.studies import lifelong as ll
+from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
+
+WRITERS = {"Wang": "w000", "Shen": "w001", "Peng": "w002", "Cheng": "w003"}
+
+
+# --- orders and the curriculum ---------------------------------------------------------
+
+
+def test_parse_order_maps_paper_orders_and_rejects_bad_ones():
+    assert ll.parse_order("Shen_Peng_Cheng_Wang", WRITERS) == ["Shen", "Peng", "Cheng", "Wang"]
+    for order in ll.PAPER_ORDERS:
+        assert sorted(ll.parse_order(order, WRITERS)) == sorted(WRITERS)
+    with pytest.raises(ValueError, match="Zhao"):
+        ll.parse_order("Shen_Peng_Cheng_Zhao", WRITERS)
+    with pytest.raises(ValueError, match="exactly once"):
+        ll.parse_order("Shen_Peng_Cheng", WRITERS)
+    with pytest.raises(ValueError, match="exactly once"):
+        ll.parse_order("Shen_Shen_Peng_Cheng_Wang", WRITERS)
+    assert ll.resolve_order("curriculum", WRITERS, ["Peng", "Wang", "Shen", "Cheng"]) == [
+        "Peng",
+        "Wang",
+        "Shen",
+        "Cheng",
+    ]
+    with pytest.raises(ValueError, match="order.json"):
+        ll.resolve_order("curriculum", WRITERS, None)
+
+
+def test_curriculum_order_easiest_first_ties_by_loss_then_name():
+    scores = {
+        "Wang": {"acc": 0.70, "loss": 0.9},
+        "Shen": {"acc": 1.00, "loss": 0.20},
+        "Peng": {"acc": 1.00, "loss": 0.05},
+        "Cheng": {"acc": 0.90, "loss": 0.3},
+        "Zhao": {"acc": 0.90, "loss": 0.3},
+    }
+    assert ll.curriculum_order(scores) == ["Peng", "Shen", "Cheng", "Zhao", "Wang"]
+
+
+def _pattern_images(labels: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
+    """28x28 images whose class is a bright 7x7 block at one of 10 places, plus noise."""
+    out = rng.normal(0.0, noise, (len(labels), 28, 28))
+    for i, label in enumerate(labels):
+        r, c = divmod(int(label), 4)
+        out[i, r * 7 : r * 7 + 7, c * 7 : c * 7 + 7] += 1.0
+    return np.clip(out * 255, 0, 255).astype(np.uint8)
+
+
+def _tasks_from_arrays(images, labels, rows, channels=1) -> ll.Tasks:
+    from hwbench.data import to_model_input
+
+    x = to_model_input(torch.from_numpy(images), "cpu", channels=channels, normalize="mnist")
+    return ll.Tasks(x=x, y=torch.from_numpy(labels).long(), rows=rows, classes=list(range(10)))
+
+
+def _cfg(**over) -> dict:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())["lifelong"]
+    cfg = {**cfg, "device": "cpu"}
+    cfg["input"] = {"source": "processed", "resize": None}
+    cfg["train"] = {**cfg["train"], "epochs": 3, "batch_size": 16}
+    cfg["curriculum"] = {**cfg["curriculum"], "epochs": 4}
+    for key, value in over.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
+
+
+def test_curriculum_finds_the_known_easy_to_hard_order(tmp_path):
+    """Clean patterns, noisy patterns, random labels: the order must be just that."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    per = 80
+    labels = np.tile(np.arange(10), per // 10)
+    parts = {
+        "clean": _pattern_images(labels, 0.05, rng),
+        "noisy": _pattern_images(labels, 0.9, rng),
+        "random": _pattern_images(rng.permutation(labels), 0.05, rng),  # labels unrelated
+    }
+    images = np.concatenate([parts["random"], parts["noisy"], parts["clean"]])
+    y = np.tile(labels, 3)
+    rows = {}
+    for k, name in enumerate(["random", "noisy", "clean"]):
+        idx = np.arange(k * per, (k + 1) * per)
+        rows[name] = {"fit": idx[:60], "heldout": idx[60:]}
+    tasks = _tasks_from_arrays(images, y, rows)
+    result = ll.run_curriculum(tasks, _cfg(), tmp_path / "cur", torch.device("cpu"))
+    assert result["order"] == ["clean", "noisy", "random"]
+    saved = json.loads((tmp_path / "cur" / "order.json").read_text())
+    assert saved["order"] == result["order"]
+    assert saved["scores"]["clean"]["acc"] > saved["scores"]["random"]["acc"]
+
+
+# --- task rows --------------------------------------------------------------------------
+
+
+def test_task_rows_split_each_writer_and_name_bad_writers():
+    meta = pd.DataFrame({"writer": ["w000", "w001", "w000", "w001", "w000", "w001"]})
+    split = pd.DataFrame({"index": [0, 1, 2, 3, 4, 5],
+                          "split": ["train", "train", "val", "test", "test", "val"]})  # fmt: skip
+    rows = ll.task_rows(meta, split, {"A": "w000", "B": "w001"},
+                        {"train": ["train", "val"], "test": ["test"]})  # fmt: skip
+    assert rows["A"]["train"].tolist() == [0, 2] and rows["A"]["test"].tolist() == [4]
+    assert rows["B"]["train"].tolist() == [1, 5] and rows["B"]["test"].tolist() == [3]
+    with pytest.raises(ValueError, match="lifelong.writers.C: writer 'w009'"):
+        ll.task_rows(meta, split, {"C": "w009"}, {"train": ["train"]})
+    with pytest.raises(ValueError, match="no rows in splits"):
+        ll.task_rows(meta, split, {"A": "w000"}, {"x": ["nosuch"]})
+    meta["label"] = [0, 1, 5, 1, 0, 5]  # keep classes 0 and 1 only
+    kept = ll.task_rows(meta, split, {"A": "w000"}, {"train": ["train", "val"]}, labels=[0, 1])
+    assert kept["A"]["train"].tolist() == [0]
+
+
+def test_center_crop_takes_the_middle():
+    x = torch.arange(36.0).view(1, 1, 6, 6)
+    assert ll.center_crop(x, 2).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
+    assert ll.center_crop(x, None) is x
+    with pytest.raises(ValueError, match="input_size=8"):
+        ll.center_crop(x, 8)
+
+
+def _tiny_store(tmp_path):
+    """A processed dataset of 2 writers x 4 images, its raw PNGs and a split file."""
+    import cv2
+
+    from hwbench.store import save_processed
+
+    meta = pd.DataFrame(
+        {
+            "label": [0, 1, 0, 1, 0, 1, 0, 1],
+            "label_name": list("01010101"),
+            "script": "latin",
+            "writer": ["w000"] * 4 + ["w001"] * 4,
+            "pen": "pen",
+            "source_split": "",
+        }
+    )
+    images = np.zeros((8, 28, 28), np.uint8)
+    images[:, 10:18, 12:16] = 255
+    save_processed(tmp_path / "proc", images, meta)
+    raw = tmp_path / "raw"
+    (raw / "images").mkdir(parents=True)
+    files = []
+    for i in range(8):
+        img = np.full((64, 64), 255, np.uint8)
+        img[24 + i : 32 + i, :] = 0  # a black bar whose position encodes the row
+        files.append(f"images/{i}.png")
+        cv2.imwrite(str(raw / files[-1]), img)
+    meta.assign(file=files).to_csv(raw / "manifest.csv", index=False)
+    split = pd.DataFrame({"index": range(8), "split": ["train", "train", "val", "test"] * 2})
+    split.to_csv(tmp_path / "split.csv", index=False)
+    return tmp_path / "proc", tmp_path / "split.csv", raw / "manifest.csv"
+
+
+def test_load_tasks_resizes_then_crops_and_reads_raw_images(tmp_path):
+    proc, split, manifest = _tiny_store(tmp_path)
+    cfg = {
+        "writers": {"A": "w000", "B": "w001"},
+        "train_splits": ["train", "val"],
+        "test_split": "test",
+        "input": {"source": "processed", "resize": 32},
+        "model": {"name": "small_cnn", "in_channels": 3, "input_size": 28, "normalize": "none"},
+    }
+    tasks = ll.load_tasks(proc, split, cfg, torch.device("cpu"))
+    assert tuple(tasks.x.shape) == (8, 3, 28, 28)
+    assert tasks.rows["A"]["train"].tolist() == [0, 1, 2]
+    assert tasks.rows["B"]["test"].tolist() == [7]
+    assert tasks.num_classes == 2 and tasks.y.tolist() == [0, 1] * 4
+    raw_cfg = {**cfg, "input": {"source": "raw", "resize": 40}}
+    raw = ll.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
+    assert tuple(raw.x.shape) == (8, 3, 28, 28)
+    # Raw images keep their polarity (white background) and their own content.
+    assert float(raw.x[0].max()) == pytest.approx(1.0) and float(raw.x[0].min()) < 0.1
+    assert not torch.equal(raw.x[0], raw.x[5])
+    with pytest.raises(ValueError, match="input_size"):
+        ll.load_tasks(proc, split, {**cfg, "input": {"source": "processed", "resize": 20}}, "cpu")
+    bad = pd.read_csv(manifest).iloc[:7]
+    bad.to_csv(manifest, index=False)
+    with pytest.raises(ValueError, match="do not line up"):
+        ll.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
+
+
+# --- the protocol -----------------------------------------------------------------------
+
+
+def _two_writer_tasks(seed: int = 0) -> ll.Tasks:
+    rng = np.random.default_rng(seed)
+    labels = np.tile(np.arange(10), 6)
+    images = np.concatenate([_pattern_images(labels, 0.3, rng), _pattern_images(labels, 0.3, rng)])
+    images[len(labels) :] = images[len(labels) :, ::-1]  # writer B mirrors the blocks
+    y = np.tile(labels, 2)
+    idx = np.arange(len(y))
+    rows = {
+        "Ann": {"train": idx[:40], "test": idx[40:60]},
+        "Bob": {"train": idx[60:100], "test": idx[100:]},
+    }
+    return _tasks_from_arrays(np.ascontiguousarray(images), y, rows)
+
+
+def test_sequence_fills_R_from_row_zero_and_is_deterministic(tmp_path):
+    torch.set_num_threads(1)
+    tasks = _two_writer_tasks()
+    cfg = _cfg(train={"epochs": 2})
+    cpu = torch.device("cpu")
+    a = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "a", cpu)
+    b = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "b", cpu)
+    ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 1, tmp_path / "c", cpu)
+    Ra = pd.read_csv(tmp_path / "a" / "R.csv")
+    assert Ra["after"].tolist() == ["none", "Ann", "Bob"]
+    assert Ra.shape == (3, 3)
+    # Row 0 is the untrained model: chance level, not the trained accuracy.
+    assert Ra.loc[0, "Ann"] < 0.5 and Ra.loc[1, "Ann"] > 0.8
+    pd.testing.assert_frame_equal(Ra, pd.read_csv(tmp_path / "b" / "R.csv"))
+    assert a["acc"] == b["acc"] and a["bwt"] == b["bwt"] and a["fwt"] == b["fwt"]
+    wa = torch.load(tmp_path / "a" / "model.pt")
+    wb = torch.load(tmp_path / "b" / "model.pt")
+    wc = torch.load(tmp_path / "c" / "model.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    metrics = ll.continual.transfer_metrics(Ra[["Ann", "Bob"]].to_numpy())
+    assert a["acc"] == pytest.approx(metrics["acc"])
+    curves = pd.read_csv(tmp_path / "a" / "curves.csv")
+    assert curves["step"].tolist() == [1, 2, 3, 4]
+    assert curves["task"].tolist() == ["Ann", "Ann", "Bob", "Bob"]
+    assert {"test_acc_Ann", "test_acc_Bob", "train_ewc"} <= set(curves.columns)
+    # EWC has nothing to guard during the first task, and something during the second.
+    assert curves["train_ewc"].iloc[:2].eq(0).all() and curves["train_ewc"].iloc[2:].gt(0).all()
+    assert not (tmp_path / "a" / "state.pt").exists()
+
+
+def test_sequence_resumes_after_a_killed_task(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    tasks = _two_writer_tasks()
+    cfg = _cfg(train={"epochs": 2})
+    cpu = torch.device("cpu")
+    whole = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "whole", cpu)
+
+    real_fit, calls = ll.fit, []
+
+    def dying_fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed during the second task")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(ll, "fit", dying_fit)
+    with pytest.raises(KeyboardInterrupt):
+        ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "cut", cpu)
+    assert (tmp_path / "cut" / "state.pt").exists()
+    monkeypatch.setattr(ll, "fit", real_fit)
+    resumed = ll.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "cut", cpu)
+    for key in ("acc", "bwt", "fwt", "final"):
+        assert resumed[key] == whole[key]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "whole" / "R.csv"), pd.read_csv(tmp_path / "cut" / "R.csv")
+    )
+
+
+def test_multitask_trains_on_all_writers(tmp_path):
+    torch.set_num_threads(1)
+    tasks = _two_writer_tasks()
+    result = ll.run_multitask(tasks, _cfg(multitask={"epochs": 8}), 0, tmp_path, "cpu")
+    assert set(result["final"]) == {"Ann", "Bob"}
+    assert result["acc"] == pytest.approx(np.mean(list(result["final"].values())))
+    assert result["acc"] > 0.8
+    assert len(pd.read_csv(tmp_path / "curves.csv")) == 8
+
+
+# --- the table ---------------------------------------------------------------------------
+
+
+def test_table_layout_paper_beside_and_curriculum_joined_on_sequence():
+    runs = pd.DataFrame(
+        [
+            ("basic", "Wang_Shen_Peng_Cheng", "Wang_Shen_Peng_Cheng", 0, 0.90, 0.01, 0.70),
+            ("basic", "Wang_Shen_Peng_Cheng", "Wang_Shen_Peng_Cheng", 1, 0.92, 0.03, 0.72),
+            ("ewc", "curriculum", "Shen_Peng_Cheng_Wang", 0, 0.95, 0.00, 0.50),
+            ("ewc", "curriculum", "Shen_Peng_Cheng_Wang", 1, 0.97, 0.02, 0.60),
+            ("multitask", "Whole Dataset", "Whole Dataset", 0, 0.99, np.nan, np.nan),
+            ("multitask", "Whole Dataset", "Whole Dataset", 1, 1.00, np.nan, np.nan),
+        ],
+        columns=["method", "order", "sequence", "seed", "acc", "bwt", "fwt"],
+    )
+    table = ll.lifelong_table(runs, model="small_cnn")
+    assert table["method"].tolist() == ["ewc", "basic", "multitask"]
+    assert table.columns[:4].tolist() == ["method", "model", "order", "sequence"]
+    for m in ("ACC", "BWT", "FWT"):
+        assert {m, f"{m}_paper", f"{m}_diff"} <= set(table.columns)
+    basic = table[table["method"] == "basic"].iloc[0]
+    assert basic["ACC"] == f"0.9100 ± {np.std([0.90, 0.92], ddof=1):.4f}"
+    assert basic["ACC_paper"] == "0.9565 ± 0.0215"
+    assert basic["ACC_diff"] == f"{0.91 - 0.9565:+.4f}"
+    cur = table[table["method"] == "ewc"].iloc[0]
+    assert cur["ACC_paper"] == "0.9694 ± 0.0181"  # the paper's Shen_Peng_Cheng_Wang row
+    multi = table[table["method"] == "multitask"].iloc[0]
+    assert multi["ACC_paper"] == "0.9958 ± 0.0042" and multi["BWT"] == ""
+    assert table["n"].tolist() == [2, 2, 2]
+
+
+# --- end to end ----------------------------------------------------------------------------
+
+
+@pytest.mark.e2e
+def test_snakefile_end_to_end_writes_the_table(workdir):
+    overrides = {
+        "synth": {"synth_lifelong": {"samples_per_class": 1, "image_size": 64}},
+        "lifelong": {
+            "orders": ["Shen_Peng_Cheng_Wang", "curriculum"],
+            "methods": ["ewc", "multitask"],
+            "seeds": [0],
+            "train": {"epochs": 1},
+            "multitask": {"epochs": 1},
+            "curriculum": {"epochs": 1},
+            "device": "cpu",
+        },
+    }
+    write_config(workdir, overrides)
+    run_snakemake(workdir, "reports/lifelong.csv")
+    table = pd.read_csv(workdir / "reports" / "lifelong.csv", keep_default_na=False)
+    assert table["method"].tolist() == ["ewc", "ewc", "multitask"]
+    assert table["order"].tolist()[:2] == ["Shen_Peng_Cheng_Wang", "curriculum"]
+    assert table.loc[0, "ACC_paper"] == "0.9694 ± 0.0181"
+    for name in ("lifelong.md", "lifelong.json", "lifelong_curves.png", "lifelong_R.png"):
+        assert (workdir / "reports" / name).stat().st_size > 0
+    R = pd.read_csv(workdir / "results/lifelong/ewc/curriculum/s0/R.csv")
+    assert R.shape == (5, 5)
+    assert planned_jobs(workdir, "reports/lifelong.csv") == {}
+    # A new EWC lambda reruns the EWC runs and the report, nothing else.
+    write_config(workdir, {**overrides, "lifelong": {**overrides["lifelong"],
+                                                     "ewc": {"lambda": 5.0}}})  # fmt: skip
+    assert planned_jobs(workdir, "reports/lifelong.csv") == {
+        "lifelong_sequence": 2,
+        "lifelong_report": 1,
+    }

@@ -1,0 +1,103 @@
+"""The OneModel study through the real Snakefile, on a tiny synthetic dataset."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.e2e
+
+TARGET = "reports/onemodel.csv"
+
+
+def tiny_config(**onemodel) -> dict:
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    config["datasets"] = ["synth"]
+    config["synth"] = {
+        "synth": {
+            **config["synth"]["synth"],
+            "writers": 4,
+            "samples_per_class": 3,
+            "scripts": ["latin_digits", "arabic_digits"],
+        }
+    }
+    om = config["onemodel"]
+    om.update(seeds=[0], canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
+    om["tasks"] = [
+        {"name": "latin_digits", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
+        {"name": "arabic_digits", "dataset": "synth", "charset": "arabic_digits"},
+    ]
+    om.update(onemodel)
+    return config
+
+
+def write(workdir, config):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), "utf-8")
+
+
+def test_onemodel_report_and_reruns(workdir):
+    config = tiny_config()
+    write(workdir, config)
+    run_snakemake(workdir, TARGET)
+
+    table = pd.read_csv(workdir / TARGET, keep_default_na=False)
+    assert list(table.columns) == [
+        "task",
+        "paper_task",
+        "metric",
+        "joint",
+        "single",
+        "joint_none",
+        "paper_joint",
+        "paper_single",
+        "diff_joint",
+        "diff_single",
+        "paper_sota",
+    ]
+    ours = table[table["task"] != ""]
+    assert list(zip(ours["task"], ours["metric"], strict=True)) == [
+        ("latin_digits", "accuracy"),
+        ("latin_digits", "qbs_map"),
+        ("latin_digits", "qbe_map"),
+        ("latin_digits", "accuracy_all_tasks"),
+        ("arabic_digits", "accuracy"),
+        ("arabic_digits", "accuracy_all_tasks"),
+    ]
+    assert (ours["joint"] != "").all() and (ours["joint_none"] != "").all()
+    assert (ours.loc[ours["metric"] != "accuracy_all_tasks", "single"] != "").all()
+    assert len(table) - len(ours) == 8  # Table 3's rows, paper values only
+    # without a discriminator the arabic classes tie with (and lose to) the latin ones
+    none_all = ours.set_index(["task", "metric"]).loc[("arabic_digits", "accuracy_all_tasks")]
+    assert none_all["joint_none"] == "0.0"
+
+    collisions = pd.read_csv(workdir / "reports/onemodel_collisions.csv")
+    assert collisions.set_index("prime", drop=False).iloc[0]["colliding_strings"] == 10
+    assert collisions["discriminator"].tolist() == ["none", "concat", "djb2", "djb2"]
+    assert collisions["colliding_strings"].tolist()[1] == 0
+    prov = json.loads((workdir / "reports/onemodel.json").read_text())
+    assert prov["config"]["onemodel"]["discriminator"] == "djb2" and prov["wall_s"]
+    assert (workdir / "reports/onemodel_loss.png").stat().st_size > 0
+    record = json.loads((workdir / "results/onemodel/joint_djb2/seed0/eval.json").read_text())
+    assert record["vocabulary"]["prime"] == 23  # first prime above 20 classes
+
+    # a rerun does nothing; each config key reruns only the jobs that use it
+    assert planned_jobs(workdir, TARGET) == {}
+    changed = copy.deepcopy(config)
+    changed["onemodel"]["prime"] = 101
+    write(workdir, changed)
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 1, "onemodel_report": 1}
+    changed = copy.deepcopy(config)
+    changed["onemodel"]["tasks"][1]["paper_row"] = "IFN"
+    write(workdir, changed)
+    assert planned_jobs(workdir, TARGET) == {"onemodel_report": 1}
+    changed = copy.deepcopy(config)
+    changed["onemodel"]["tasks"][1]["kind"] = "spot"
+    write(workdir, changed)
+    # the joint runs and arabic's single-task run; latin's single-task run stays
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 3, "onemodel_report": 1}

@@ -1,0 +1,21 @@
+"""Adapter: rule adaptation_features (workflow/rules/adaptation.smk)."""
+
+from pathlib import Path
+
+import torch
+
+from hwbench.logs import job_log
+from hwbench.studies import adaptation_base as base
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+
+with job_log(smk.log[0]) as log:
+    torch.set_num_threads(smk.threads)
+    p = smk.params
+    splits, classes = base.load_writer_splits(
+        Path(smk.input.images).parent, smk.input.split, p.charsets
+    )
+    base.extract_features(
+        splits, classes, Path(smk.input.eval).parent, smk.output[0], model_cfg=p.model
+    )
+    log.info("features of %d images written", sum(len(s.y) for s in splits.values()))

@@ -1,0 +1,32 @@
+"""Adapter: rule adaptation_train (workflow/rules/adaptation.smk)."""
+
+from pathlib import Path
+
+import torch
+
+from hwbench.logs import job_log
+from hwbench.studies import adaptation_base as base
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+
+with job_log(smk.log[0]) as log:
+    torch.set_num_threads(smk.threads)
+    p = smk.params
+    splits, classes = base.load_writer_splits(
+        Path(smk.input.images).parent, smk.input.split, p.charsets
+    )
+    log.info(
+        "%s: %d classes; train %d, val %d, app %d images",
+        smk.wildcards.dataset,
+        len(classes),
+        *(len(splits[s].y) for s in base.WRITER_SPLITS),
+    )
+    result = base.train_base(
+        splits,
+        len(classes),
+        Path(smk.output.eval).parent,
+        model_cfg=p.model,
+        train=p.train,
+        seed=p.seed,
+    )
+    log.info("base CNN accuracy: %s", {k: v for k, v in result.items() if k.endswith("_acc")})

@@ -16,7 +16,9 @@ def ll_runs():
 
 def ll_benchmarks():
     """Snakemake benchmark files of the table's jobs (their wall time goes in the .json)."""
-    files = [run.replace("results/", "benchmarks/jobs/", 1) + ".tsv" for run in ll_runs()]
+    files = [
+        run.replace("results/", "benchmarks/jobs/", 1) + ".tsv" for run in ll_runs()
+    ]
     return files + ["benchmarks/jobs/lifelong/curriculum.tsv"]
 
 

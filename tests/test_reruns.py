@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import copy_checkout, planned_jobs, run_snakemake, write_config
+from tests.conftest import REPO, copy_checkout, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -82,3 +82,228 @@ def test_changing_one_split_parameter_reruns_only_that_scheme(built):
 
     with edited(built / "config.yaml", more_resamples):
         assert plan(built) == {"splits": 1}
+
+
+# --- every study in one DAG ---------------------------------------------------------------
+#
+# One tiny run of `rule all` with all five studies; each test then asks what a change
+# would rerun. Expected job counts follow from the tiny config below:
+#   multiscript: 7 digit models x 1 seed + table4
+#   transfer:    1 source model + 3 sets x 3 modes + report
+#   lifelong:    basic and ewc on one order (no curriculum, no multitask) + report
+#   onemodel:    joint_djb2 + 2 single-task models + report
+#   adaptation:  train, features, styles, adapt x 2 weightings, report
+
+STUDY_JOBS = {
+    "multiscript": {"multiscript_train": 7, "multiscript_table4": 1},
+    "transfer": {"transfer_source": 1, "transfer_train": 9, "transfer_report": 1},
+    "lifelong": {"lifelong_sequence": 2, "lifelong_report": 1},
+    "onemodel": {"onemodel_train": 3, "onemodel_report": 1},
+    "adaptation": {
+        "adaptation_train": 1,
+        "adaptation_features": 1,
+        "adaptation_styles": 1,
+        "adaptation_adapt": 2,
+        "adaptation_report": 1,
+    },
+}
+
+
+def synth(seed: int, writers: int, samples_per_class: int, scripts: list[str]) -> dict:
+    return {
+        "seed": seed,
+        "writers": writers,
+        "samples_per_class": samples_per_class,
+        "scripts": scripts,
+        "image_size": 64,
+    }
+
+
+def all_studies_config() -> dict:
+    """The embedded default shrunk to seconds per job, every study kept."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    one_epoch = {"epochs": 1, "batch_size": 32}
+    config["datasets"] = ["synth"]
+    digits, letters = ["latin_digits"], ["latin_letters"]
+    config["synth"] = {
+        "synth": synth(0, 4, 2, ["latin_digits", "arabic_digits", "kannada_digits"]),
+        "synth_writers_a": synth(101, 4, 3, digits),
+        "synth_writers_b": synth(102, 8, 1, digits + letters),
+        "synth_writers_b_digits": synth(102, 8, 2, digits),
+        "synth_writers": synth(0, 12, 3, digits),
+        "synth_lifelong": {**config["synth"]["synth_lifelong"], "samples_per_class": 1},
+    }
+    config["splits"].update(adaptation_resamples=2, app_fraction=0.2)
+
+    ms = config["multiscript"]
+    ms.update(seeds=[0], groups=["digits"], train={**ms["train"], **one_epoch})
+    del ms["sources"]["amharic"]
+    config["transfer"].update(seeds=[0], train={**config["transfer"]["train"], **one_epoch})
+    ll = config["lifelong"]
+    ll.update(
+        orders=["Shen_Peng_Cheng_Wang"],
+        methods=["basic", "ewc"],
+        seeds=[0],
+        train={**ll["train"], "epochs": 1},
+        device="cpu",
+    )
+    om = config["onemodel"]
+    om.update(
+        seeds=[0],
+        compare_discriminators=[],
+        canvas=[1, 16, 32],
+        train={**om["train"], **one_epoch},
+        tasks=[
+            {"name": "latin_digits", "dataset": "synth", "charset": "latin_digits"},
+            {"name": "arabic_digits", "dataset": "synth", "charset": "arabic_digits"},
+        ],
+    )
+    config["adaptation"].update(
+        charsets={"synth_writers": ["latin_digits"]},
+        train={"epochs": 1, "batch_size": 32, "batch_schedule": []},
+        n_init=2,
+        quality_ks=[1, 3],
+        workers=1,
+    )
+    return config
+
+
+def dump(config: dict) -> str:
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory) -> Path:
+    repo = copy_checkout(tmp_path_factory.mktemp("studies"))
+    (repo / "config.yaml").write_text(dump(all_studies_config()), encoding="utf-8")
+    # two CPU training jobs at a time (profiles/default allows one GPU job)
+    run_snakemake(repo, "--resources", "gpu=2", repo=repo)
+    return repo
+
+
+def plan_all(repo: Path) -> dict[str, int]:
+    return planned_jobs(repo, "all", repo=repo)
+
+
+def study_of(rule: str) -> str:
+    return rule.split("_", 1)[0]
+
+
+def edited_config(repo: Path, change):
+    """``edited`` for config.yaml, with ``change(config)`` editing the parsed mapping."""
+
+    def rewrite(text):
+        config = yaml.safe_load(text)
+        change(config)
+        return dump(config)
+
+    return edited(repo / "config.yaml", rewrite)
+
+
+def test_all_studies_ran_and_a_rerun_runs_nothing(studies):
+    for table in ("table4", "transfer", "lifelong", "onemodel", "adaptation"):
+        assert (studies / f"reports/{table}.csv").stat().st_size > 0, table
+    assert plan_all(studies) == {}
+
+
+def test_touching_every_file_of_all_studies_reruns_nothing(studies):
+    for path in [
+        studies / "config.yaml",
+        *studies.glob("hwbench/**/*"),
+        *studies.glob("workflow/**/*"),
+    ]:
+        if path.is_file():
+            path.touch()
+    assert plan_all(studies) == {}
+
+
+STUDY_MODULES = {
+    "multiscript": "hwbench/studies/multiscript.py",
+    "transfer": "hwbench/studies/transfer.py",
+    "lifelong": "hwbench/studies/lifelong.py",
+    "onemodel": "hwbench/studies/onemodel.py",
+    # the base CNN's module: the study's first job, so every adaptation job follows
+    "adaptation": "hwbench/studies/adaptation_base.py",
+}
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_MODULES))
+def test_editing_one_study_module_reruns_that_study_only(studies, study):
+    with edited(studies / STUDY_MODULES[study], add_comment):
+        assert plan_all(studies) == STUDY_JOBS[study]
+
+
+def test_editing_the_adaptation_loop_reruns_the_loop_not_the_cnn(studies):
+    with edited(studies / "hwbench/studies/adaptation.py", add_comment):
+        assert plan_all(studies) == {
+            "adaptation_styles": 1,
+            "adaptation_adapt": 2,
+            "adaptation_report": 1,
+        }
+
+
+def test_editing_the_shared_engine_reruns_all_training_and_nothing_else(studies):
+    with edited(studies / "hwbench/engine.py", add_comment):
+        planned = plan_all(studies)
+    expected = {rule: n for jobs in STUDY_JOBS.values() for rule, n in jobs.items()}
+    assert planned == expected
+    assert not {"synth", "preprocess", "splits"} & set(planned)
+
+
+def _more_seeds(section):
+    return lambda config: config[section].update(seeds=[0, 1])
+
+
+@pytest.mark.parametrize(
+    ("study", "change", "expected"),
+    [
+        ("multiscript", _more_seeds("multiscript"), STUDY_JOBS["multiscript"]),
+        ("transfer", _more_seeds("transfer"), STUDY_JOBS["transfer"]),
+        ("lifelong", _more_seeds("lifelong"), STUDY_JOBS["lifelong"]),
+        ("onemodel", _more_seeds("onemodel"), STUDY_JOBS["onemodel"]),
+    ],
+)
+def test_adding_a_seed_trains_only_the_new_seed(studies, study, change, expected):
+    with edited_config(studies, change):
+        assert plan_all(studies) == expected
+    # the new seed's jobs only: the old seed's results stay as they are
+    assert plan_all(studies) == {}
+
+
+def _set(path: str, value):
+    """A config change setting the key at dotted ``path``."""
+
+    def change(config):
+        *parents, key = path.split(".")
+        node = config
+        for name in parents:
+            node = node[name]
+        node[key] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # one loss's sigma: the Wloss model only
+        (
+            _set("multiscript.wloss.digits.sigma1", 0.5),
+            {"multiscript_train": 1, "multiscript_table4": 1},
+        ),
+        # the EWC penalty: the EWC sequence only, not the basic one
+        (_set("lifelong.ewc.lambda", 5.0), {"lifelong_sequence": 1, "lifelong_report": 1}),
+        # a fresh head for the transfer modes: frozen and fine-tuned of 3 sets, no control
+        (_set("transfer.head_init", "fresh"), {"transfer_train": 6, "transfer_report": 1}),
+        # the DJB2 prime: the joint DJB2 model only, not the single-task ones
+        (_set("onemodel.prime", 1000003), {"onemodel_train": 1, "onemodel_report": 1}),
+        # the KNN sizes: the adaptation loop only, not the CNN or the styles
+        (_set("adaptation.knn_ks", [2, 4]), {"adaptation_adapt": 2, "adaptation_report": 1}),
+    ],
+    ids=["multiscript", "lifelong", "transfer", "onemodel", "adaptation"],
+)
+def test_one_method_hyper_parameter_reruns_that_method_and_its_report(studies, change, expected):
+    with edited_config(studies, change):
+        planned = plan_all(studies)
+    assert planned == expected
+    assert len({study_of(rule) for rule in planned}) == 1

@@ -14,13 +14,49 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO, run_snakemake, write_config
 
 SLURM_SH = REPO / "tests/cluster/slurm.sh"
-PROFILE = REPO / "tests/cluster/profile"
+SLURM_PROFILE = REPO / "profiles/slurm/config.yaml"
 
-pytestmark = pytest.mark.slurm
+
+def load_profile() -> dict:
+    return yaml.safe_load(SLURM_PROFILE.read_text(encoding="utf-8"))
+
+
+def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
+    rules = {}
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        blocks = re.split(r"^rule (\w+):\n", smk.read_text(encoding="utf-8"), flags=re.M)
+        rules.update(zip(blocks[1::2], blocks[2::2], strict=True))
+    gpu_rules = {name for name, body in rules.items() if re.search(r"^\s+gpu=", body, re.M)}
+    assert len(gpu_rules) >= 9, "the training rules of five studies request a GPU"
+    assert set(load_profile()["set-resources"]) == gpu_rules
+    assert {"multiscript_train", "adaptation_features"} <= gpu_rules
+
+
+def write_test_profile(dest: Path) -> Path:
+    """profiles/slurm itself, pointed at the test cluster: its one partition, no account."""
+    profile = load_profile()
+    defaults = profile["default-resources"]
+    defaults["slurm_partition"] = "debug"
+    del defaults["slurm_account"]
+    for resources in profile["set-resources"].values():
+        resources["slurm_partition"] = "debug"
+    profile.update(
+        {
+            "jobs": 4,
+            "latency-wait": 5,
+            "retries": 0,
+            "slurm-no-account": True,
+            "slurm-init-seconds-before-status-checks": 1,
+        }
+    )
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    return dest
 
 
 def _sh(action: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -66,9 +102,11 @@ TINY = {
 }
 
 
-def test_demo_dag_runs_through_sbatch(slurm_cluster, workdir):
+@pytest.mark.slurm
+def test_demo_dag_runs_through_sbatch(slurm_cluster, workdir, tmp_path):
     write_config(workdir, TINY)
-    proc = run_snakemake(workdir, "--profile", str(PROFILE), *TARGETS, timeout=1500)
+    profile = write_test_profile(tmp_path / "profile")
+    proc = run_snakemake(workdir, "--profile", str(profile), *TARGETS, timeout=1500)
     for target in TARGETS:
         assert (workdir / target).is_file(), f"{target} missing:\n{proc.stdout[-3000:]}"
     log = proc.stdout + proc.stderr

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -172,8 +174,9 @@ def pick_device(preference: str = "auto") -> torch.device:
     """``"cpu"``, ``"cuda"`` (error without one) or ``"auto"`` (CUDA when present).
 
     With several GPUs and no CUDA_VISIBLE_DEVICES (Snakemake sets none for local
-    jobs), the GPU with the most free memory is chosen, so concurrent local jobs
-    spread out; set CUDA_VISIBLE_DEVICES to pin a job (SLURM does it for you).
+    jobs), each job claims a GPU no other hwbench job holds, most free memory first
+    (:func:`claim_gpu`), so concurrent local jobs spread out even when they start
+    together; set CUDA_VISIBLE_DEVICES to pin a job (SLURM does it for you).
     """
     if preference == "cpu":
         return torch.device("cpu")
@@ -186,8 +189,40 @@ def pick_device(preference: str = "auto") -> torch.device:
     count = torch.cuda.device_count()
     if count == 1 or os.environ.get("CUDA_VISIBLE_DEVICES"):
         return torch.device("cuda", 0)
-    free = _free_memory_per_gpu()
-    return torch.device("cuda", int(np.argmax(free)))
+    if _CLAIMED_GPU:  # this process already holds one
+        return torch.device("cuda", next(iter(_CLAIMED_GPU)))
+    index, lock = claim_gpu(_free_memory_per_gpu(), _gpu_lock_dir())
+    if lock is not None:
+        _CLAIMED_GPU[index] = lock  # held until the process exits
+    return torch.device("cuda", index)
+
+
+# GPU index -> open lock file of the GPU this process claimed (see claim_gpu)
+_CLAIMED_GPU: dict[int, object] = {}
+
+
+def _gpu_lock_dir() -> str:
+    return os.environ.get("HWBENCH_GPU_LOCK_DIR") or tempfile.gettempdir()
+
+
+def claim_gpu(free_memory: list[int], lock_dir: str | os.PathLike) -> tuple[int, object | None]:
+    """The GPU a new local job should use, and the open lock file that claims it.
+
+    Free memory alone cannot separate jobs that start in the same instant (none has
+    allocated yet), so each job takes an exclusive ``flock`` on a per-GPU file, most
+    free GPU first; the kernel drops the lock when the process ends, crash or not.
+    When every GPU is claimed the most free one is shared and no lock is returned.
+    """
+    order = sorted(range(len(free_memory)), key=lambda i: -free_memory[i])
+    for index in order:
+        handle = open(Path(lock_dir) / f"hwbench-gpu{index}.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        return index, handle
+    return order[0], None
 
 
 def device_description(device: torch.device) -> str:

@@ -96,3 +96,13 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "run"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server on 127.0.0.1 serving generated dataset fixture files."""
+    from tests._datasets_support import FixtureServer
+
+    srv = FixtureServer().start()
+    yield srv
+    srv.stop()

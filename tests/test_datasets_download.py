@@ -11,17 +11,10 @@ import pytest
 from hwbench.datasets import registry
 from hwbench.datasets.download import USER_AGENT, ChecksumError, DownloadError, fetch
 from hwbench.datasets.prepare import fetch_file, record_path
-from tests._datasets_support import FixtureServer, mnist_like, served_spec, write
+from tests._datasets_support import mnist_like, served_spec, write
 
 NAMES = tuple(f.name for f in registry.MNIST.files)
 FAST = {"timeout": 5, "retries": 2, "backoff": 0.01}
-
-
-@pytest.fixture
-def server():
-    srv = FixtureServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture

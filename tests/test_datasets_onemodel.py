@@ -13,16 +13,9 @@ import pytest
 from hwbench.datasets import registry
 from hwbench.datasets.prepare import build_arrays, fetch_file, record_path
 from hwbench.store import load_processed
-from tests._datasets_support import FixtureServer, served_spec
+from tests._datasets_support import served_spec
 
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
-
-
-@pytest.fixture
-def server():
-    srv = FixtureServer().start()
-    yield srv
-    srv.stop()
 
 
 def tar_gz(members: dict[str, bytes]) -> bytes:

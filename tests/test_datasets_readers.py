@@ -17,7 +17,6 @@ from hwbench.datasets.prepare import build_arrays, build_manifest, fetch_file, r
 from hwbench.datasets.vocab import AMHARIC77, ARABIC_DIGITS, KANNADA_DIGITS, NIST62
 from hwbench.store import META_COLUMNS, load_processed
 from tests._datasets_support import (
-    FixtureServer,
     amharic_folder,
     deepwriting_tar,
     emnist_zip,
@@ -32,13 +31,6 @@ from tests._datasets_support import (
 
 HAS_RAR_TOOL = any(shutil.which(t) for t in ("bsdtar", "unar", "7z", "unrar"))
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
-
-
-@pytest.fixture
-def server():
-    srv = FixtureServer().start()
-    yield srv
-    srv.stop()
 
 
 def fetch_all(spec, root, variant=None):

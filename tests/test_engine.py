@@ -12,6 +12,7 @@ from hwbench.engine import (
     METRICS,
     EarlyStopping,
     TrainConfig,
+    claim_gpu,
     fit,
     pick_device,
     seed_everything,
@@ -348,3 +349,18 @@ def test_checkpoint_of_another_model_starts_over_from_initial_weights(tmp_path):
     fit(other, {"x": train["x"], "y": train["y"] % 5}, cfg, tmp_path / "b")
     fit(reference, {"x": train["x"], "y": train["y"] % 5}, cfg, tmp_path / "c")
     assert_same_weights(weights(other), weights(reference))
+
+
+def test_claim_gpu_gives_concurrent_jobs_different_gpus(tmp_path):
+    free = [10, 30, 20]
+    first, lock1 = claim_gpu(free, tmp_path)
+    second, lock2 = claim_gpu(free, tmp_path)  # a second job starting at once
+    third, lock3 = claim_gpu(free, tmp_path)
+    assert (first, second, third) == (1, 2, 0)  # most free memory first, none shared
+    shared, none = claim_gpu(free, tmp_path)  # all claimed: share the most free one
+    assert (shared, none) == (1, None)
+    lock2.close()  # that job ended: its GPU is free again
+    again, lock4 = claim_gpu(free, tmp_path)
+    assert again == 2 and lock4 is not None
+    for lock in (lock1, lock3, lock4):
+        lock.close()

@@ -137,7 +137,6 @@ def all_studies_config() -> dict:
 
     ms = config["multiscript"]
     ms.update(seeds=[0], groups=["digits"], train={**ms["train"], **one_epoch})
-    del ms["sources"]["amharic"]
     config["transfer"].update(seeds=[0], train={**config["transfer"]["train"], **one_epoch})
     ll = config["lifelong"]
     ll.update(

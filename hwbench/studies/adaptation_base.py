@@ -89,6 +89,14 @@ def load_writer_splits(
     return out, classes
 
 
+def load_job_splits(
+    images_npy: str | os.PathLike, writer_csv: str | os.PathLike, charsets, threads: int
+) -> tuple[dict[str, SplitArrays], np.ndarray]:
+    """A CNN job's start: ``threads`` torch threads, then :func:`load_writer_splits`."""
+    torch.set_num_threads(threads)
+    return load_writer_splits(Path(images_npy).parent, writer_csv, charsets)
+
+
 def _data(part: SplitArrays, device, model_cfg: Mapping) -> dict[str, torch.Tensor]:
     x = to_model_input(part.x, device, **input_options(model_cfg))
     return {"x": x, "y": torch.from_numpy(part.y).to(device)}

@@ -2,18 +2,15 @@
 
 from pathlib import Path
 
-import torch
-
 from hwbench.logs import job_log
 from hwbench.studies import adaptation_base as base
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 
 with job_log(smk.log[0]) as log:
-    torch.set_num_threads(smk.threads)
     p = smk.params
-    splits, classes = base.load_writer_splits(
-        Path(smk.input.images).parent, smk.input.split, p.charsets
+    splits, classes = base.load_job_splits(
+        smk.input.images, smk.input.split, p.charsets, smk.threads
     )
     base.extract_features(
         splits, classes, Path(smk.input.eval).parent, smk.output[0], model_cfg=p.model

@@ -7,7 +7,9 @@ copy (config or code), asks `snakemake -n` what would run, and restores the file
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -181,7 +183,10 @@ def studies(tmp_path_factory) -> Path:
 
 
 def plan_all(repo: Path) -> dict[str, int]:
-    return planned_jobs(repo, "all", repo=repo)
+    """Jobs ``snakemake -n all`` plans, less the target rule ``all`` itself."""
+    planned = planned_jobs(repo, "all", repo=repo)
+    assert planned.pop("all", 1) == 1
+    return planned
 
 
 def study_of(rule: str) -> str:
@@ -306,3 +311,45 @@ def test_one_method_hyper_parameter_reruns_that_method_and_its_report(studies, c
         planned = plan_all(studies)
     assert planned == expected
     assert len({study_of(rule) for rule in planned}) == 1
+
+
+# Every figure and table a person reads, by the report category (study) it is filed under.
+REPORT_FILES = {
+    "data": ["synth_contact_sheet.png"],
+    "multiscript": ["table4.csv", "table4_curves.png", "table4_new_losses.png"],
+    "transfer": [
+        "transfer.csv",
+        "transfer_f1.png",
+        "transfer_frozen.png",
+        "transfer_per_class.png",
+    ],
+    "lifelong": ["lifelong.csv", "lifelong_R.png", "lifelong_curves.png"],
+    "onemodel": ["onemodel.csv", "onemodel_collisions.csv", "onemodel_loss.png"],
+    "adaptation": [
+        "adaptation.csv",
+        "adaptation_diagnostics.csv",
+        "adaptation_styles.csv",
+        "adaptation_writers.png",
+    ],
+}
+
+
+def test_report_holds_every_table_and_figure_with_captions_by_study(studies):
+    run_snakemake(studies, "--report", "reports/report.html", repo=studies)
+    html = (studies / "reports/report.html").read_text(encoding="utf-8")
+    found = re.search(r"var categories = (\{.*?\});\n", html)
+    assert found, "no category index in the report"
+    categories = {
+        study: sorted(Path(f).name for files in groups.values() for f in files)
+        for study, groups in json.loads(found.group(1)).items()
+    }
+    assert categories == {study: sorted(files) for study, files in REPORT_FILES.items()}
+    # no figure is left out of the report
+    assert {p.name for p in (studies / "reports").glob("*.png")} <= {
+        f for files in REPORT_FILES.values() for f in files
+    }
+    # each caption is in it: the opening words of every caption file
+    for caption in sorted((studies / "workflow/report").glob("*/*.rst")):
+        opening = " ".join(caption.read_text(encoding="utf-8").replace("`", "").split()[:4])
+        assert opening in html, f"{caption.name}: caption missing from the report"
+    assert plan_all(studies) == {}  # writing the report reruns nothing

@@ -46,7 +46,11 @@ rule synth_contact_sheet:
         script=script_path("synth.py"),
         code=hw("synth.py", "charsets.py", "store.py", "logs.py"),
     output:
-        "reports/{name}_contact_sheet.png",
+        report(
+            "reports/{name}_contact_sheet.png",
+            caption="../report/data/contact_sheet.rst",
+            category="data",
+        ),
     log:
         "logs/synth_contact_sheet/{name}.log",
     benchmark:

@@ -13,6 +13,7 @@ every job, so no job has to time itself. Pass their paths to :func:`provenance`.
 from __future__ import annotations
 
 import hashlib
+import html
 import importlib.metadata
 import os
 import platform
@@ -182,12 +183,34 @@ def provenance(
     }
 
 
+_HTML_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 13px; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: left; white-space: nowrap; }}
+th {{ background: #f0f0f0; position: sticky; top: 0; }}
+tr:nth-child(even) td {{ background: #fafafa; }}
+</style></head>
+<body><h3>{title}</h3>
+{table}
+</body></html>
+"""
+
+
+def to_html(frame: pd.DataFrame, title: str) -> str:
+    """A standalone HTML page of the table, for reading it in `snakemake --report`."""
+    table = frame.to_html(index=False, na_rep="", border=0, escape=True)
+    return _HTML_PAGE.format(title=html.escape(title), table=table)
+
+
 def write_report(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapping) -> None:
-    """Write ``frame`` to ``<name>.csv`` and ``<name>.md`` and ``prov`` to ``<name>.json``."""
+    """Write ``frame`` to ``<name>.csv``, ``.md`` and ``.html``, ``prov`` to ``<name>.json``."""
     csv_path = Path(csv_path)
     if csv_path.suffix != ".csv":
         raise ValueError(f"{csv_path}: a report table path must end in .csv")
     write_text(csv_path.with_suffix(".md"), to_markdown(frame))
+    write_text(csv_path.with_suffix(".html"), to_html(frame, csv_path.name))
     write_json(csv_path.with_suffix(".json"), prov)
     with atomic_path(csv_path) as tmp:  # last: the .csv is the rule's target
         frame.to_csv(tmp, index=False)

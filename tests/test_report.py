@@ -1,6 +1,7 @@
 """Report aggregation, paper join, output files and provenance."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,11 @@ def test_write_report_and_provenance(tmp_path):
     report.write_report(table, tmp_path / "t.csv", prov)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "t.csv"), table)
     assert "0.92 ± 0.02" in (tmp_path / "t.md").read_text()
+    page = (tmp_path / "t.html").read_text(encoding="utf-8")
+    # the same table, readable in the browser: header cells, then the row's cells
+    cells = re.findall(r"<t[hd]>(.*?)</t[hd]>", page)
+    assert cells == ["method", "acc", "Base", "0.92 ± 0.02"]
+    assert page.startswith("<!DOCTYPE html>") and "<title>t.csv</title>" in page
     assert json.loads((tmp_path / "t.json").read_text())["wall_s"] == {str(bench): 12.5}
 
 

@@ -155,8 +155,9 @@ rule adaptation_report:
         script=script_path("adaptation_report.py"),
         code=hw("studies/adaptation.py", "report.py", "store.py", "logs.py"),
     output:
-        table=report(
-            "reports/adaptation.csv",
+        table="reports/adaptation.csv",
+        html=report(
+            "reports/adaptation.html",
             caption="../report/adaptation/table.rst",
             category="adaptation",
         ),

@@ -129,8 +129,9 @@ rule lifelong_report:
             "studies/lifelong.py", "continual.py", "report.py", "store.py", "logs.py"
         ),
     output:
-        table=report(
-            "reports/lifelong.csv",
+        table="reports/lifelong.csv",
+        html=report(
+            "reports/lifelong.html",
             caption="../report/lifelong/table.rst",
             category="lifelong",
         ),

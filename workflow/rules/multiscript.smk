@@ -75,8 +75,9 @@ rule multiscript_table4:
         script=script_path("multiscript_report.py"),
         code=hw("studies/multiscript.py", "report.py", "store.py", "logs.py"),
     output:
-        csv=report(
-            "reports/table4.csv",
+        csv="reports/table4.csv",
+        html=report(
+            "reports/table4.html",
             caption="../report/multiscript/table4.rst",
             category="multiscript",
         ),

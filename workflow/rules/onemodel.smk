@@ -103,8 +103,9 @@ rule onemodel_report:
             "logs.py",
         ),
     output:
-        table=report(
-            "reports/onemodel.csv",
+        table="reports/onemodel.csv",
+        html=report(
+            "reports/onemodel.html",
             caption="../report/onemodel/table.rst",
             category="onemodel",
         ),

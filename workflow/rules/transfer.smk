@@ -102,8 +102,9 @@ rule transfer_report:
             "studies/transfer.py", "report.py", "store.py", "charsets.py", "logs.py"
         ),
     output:
-        csv=report(
-            "reports/transfer.csv",
+        csv="reports/transfer.csv",
+        html=report(
+            "reports/transfer.html",
             caption="../report/transfer/table.rst",
             category="transfer",
         ),

@@ -2,7 +2,9 @@
 # A single-node SLURM cluster on 127.0.0.1 for the cluster test.
 #   slurm.sh install  apt-get install slurm-wlm + munge when missing (needs root)
 #   slurm.sh up       write slurm.conf, start munged, slurmctld, slurmd; wait until the node is idle
-#   slurm.sh down     stop the daemons this script started
+#   slurm.sh down     stop the daemons this script started and remove its slurm.conf
+#                     (a slurm.conf without a controller makes every `scontrol` call,
+#                     and so the SLURM executor plugin's import, wait 9 s)
 # Accounting is off; MinJobAge is long so `squeue` still lists finished jobs
 # while snakemake-executor-plugin-slurm polls their status.
 set -euo pipefail
@@ -18,13 +20,23 @@ install() {
     apt-get install -y -qq slurm-wlm munge >/dev/null
 }
 
+MARK="# written by hwbench tests/cluster/slurm.sh"
+
+is_ours() {
+    head -n 1 "$1" | grep -qxF "$MARK"
+}
+
 up() {
     mkdir -p "$STATE" "$CONF_DIR" /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /run/munge
     local node cpus mem
     node=$(hostname -s)
     cpus=$(nproc)
     mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) - 2048))
+    if [ -e "$CONF_DIR/slurm.conf" ] && ! is_ours "$CONF_DIR/slurm.conf"; then
+        cp -p "$CONF_DIR/slurm.conf" "$STATE/slurm.conf.orig"  # restored by down
+    fi
     cat >"$CONF_DIR/slurm.conf" <<CONF
+$MARK
 ClusterName=hwbench
 SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
@@ -79,6 +91,12 @@ down() {
     sleep 1
     pkill -x slurmd 2>/dev/null || true
     pkill -x slurmctld 2>/dev/null || true
+    if [ -e "$CONF_DIR/slurm.conf" ] && is_ours "$CONF_DIR/slurm.conf"; then
+        rm -f "$CONF_DIR/slurm.conf"
+        if [ -e "$STATE/slurm.conf.orig" ]; then
+            mv "$STATE/slurm.conf.orig" "$CONF_DIR/slurm.conf"
+        fi
+    fi
 }
 
 "${1:?usage: slurm.sh install|up|down}"

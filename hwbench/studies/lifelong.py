@@ -577,6 +577,25 @@ def _panel_grid(keys: Sequence[tuple[str, str]]):
     return methods, orders
 
 
+def _panel_figure(keys, panel_size: tuple[float, float], **kwargs):
+    """A (method x order) grid of hidden axes; each plot shows the panels it fills."""
+    from hwbench import report
+
+    methods, orders = _panel_grid(keys)
+    width, height = panel_size
+    fig, axes = report.new_figure(
+        len(methods),
+        len(orders),
+        figsize=(width * len(orders), height * len(methods)),
+        squeeze=False,
+        layout="constrained",
+        **kwargs,
+    )
+    for ax in axes.flat:
+        ax.set_visible(False)
+    return methods, orders, fig, axes
+
+
 def plot_curves(curves: Mapping[tuple[str, str], Sequence[str | os.PathLike]], path) -> None:
     """Accuracy on each task's test set along the training sequence (Figs. 1 and 5).
 
@@ -585,17 +604,7 @@ def plot_curves(curves: Mapping[tuple[str, str], Sequence[str | os.PathLike]], p
     """
     from hwbench import report
 
-    methods, orders = _panel_grid(list(curves))
-    fig, axes = report.new_figure(
-        len(methods),
-        len(orders),
-        figsize=(3.6 * len(orders), 2.8 * len(methods)),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
-    for ax in axes.flat:
-        ax.set_visible(False)
+    methods, orders, fig, axes = _panel_figure(list(curves), (3.6, 2.8), sharey=True)
     for (method, order), files in curves.items():
         r = methods.index(method)
         c = 0 if method == MULTITASK else orders.index(order)
@@ -632,16 +641,7 @@ def plot_matrices(matrices: Mapping[tuple[str, str], Sequence[str | os.PathLike]
     """R as a heatmap per (method, order): rows after training task i, columns test sets."""
     from hwbench import report
 
-    methods, orders = _panel_grid(list(matrices))
-    fig, axes = report.new_figure(
-        len(methods),
-        len(orders),
-        figsize=(3.2 * len(orders), 3.2 * len(methods)),
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax in axes.flat:
-        ax.set_visible(False)
+    methods, orders, fig, axes = _panel_figure(list(matrices), (3.2, 3.2))
     image = None
     for (method, order), files in matrices.items():
         ax = axes[methods.index(method)][orders.index(order)]

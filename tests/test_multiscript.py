@@ -449,3 +449,26 @@ def test_job_data_selects_scripts_and_names_a_missing_one(tmp_path):
     assert set(data["test"].script) == {"arabic"} and len(data["test"].y) == 10
     with pytest.raises(ValueError, match="no kannada_digits images.*sources.kannada"):
         ms.load_job_data("digits", "base", SOURCES, paths)
+
+
+def test_a_trimmed_study_needs_only_its_groups_keys_and_names_a_missing_one(workdir):
+    import yaml
+
+    from tests.conftest import REPO, planned_jobs, run_snakemake
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    ms = config["multiscript"]
+    ms["groups"] = ["digits"]
+    del ms["sources"]["amharic"], ms["wloss"]["amharic"]
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    planned = planned_jobs(workdir, "reports/table4.csv")
+    assert planned["multiscript_train"] == 7 * len(ms["seeds"])  # digit models only
+
+    ms["groups"] = ["digits", "amharic"]
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = run_snakemake(workdir, "-n", "reports/table4.csv", check=False)
+    assert proc.returncode != 0
+    assert (
+        "multiscript.groups has 'amharic', which needs multiscript.sources.amharic, "
+        "multiscript.wloss.amharic" in proc.stdout + proc.stderr
+    )

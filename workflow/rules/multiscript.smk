@@ -29,6 +29,7 @@ MS_CODE = hw(
     "logs.py",
 )
 
+ms_check_config()
 ALL_TARGETS.append("reports/table4.csv")
 
 

@@ -2,6 +2,20 @@
 # rules, as `snakemake --lint` asks).
 
 
+def ms_check_config():
+    """Every group in multiscript.groups has its scripts' sources and Wloss sigmas."""
+    for group in MS["groups"]:
+        needed = [f"sources.{s}" for s in MS_GROUP_SCRIPTS[group] if s not in MS["sources"]]
+        if group not in MS["wloss"]:
+            needed.append(f"wloss.{group}")
+        if needed:
+            keys = ", ".join(f"multiscript.{k}" for k in needed)
+            raise ValueError(
+                f"multiscript.groups has {group!r}, which needs {keys} in the config "
+                f"(see config.yaml); add them or remove {group!r} from multiscript.groups"
+            )
+
+
 def ms_runs():
     """Run folders of every training job the table needs."""
     return [

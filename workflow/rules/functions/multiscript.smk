@@ -5,7 +5,9 @@
 def ms_check_config():
     """Every group in multiscript.groups has its scripts' sources and Wloss sigmas."""
     for group in MS["groups"]:
-        needed = [f"sources.{s}" for s in MS_GROUP_SCRIPTS[group] if s not in MS["sources"]]
+        needed = [
+            f"sources.{s}" for s in MS_GROUP_SCRIPTS[group] if s not in MS["sources"]
+        ]
         if group not in MS["wloss"]:
             needed.append(f"wloss.{group}")
         if needed:

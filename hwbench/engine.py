@@ -189,16 +189,14 @@ def pick_device(preference: str = "auto") -> torch.device:
     count = torch.cuda.device_count()
     if count == 1 or os.environ.get("CUDA_VISIBLE_DEVICES"):
         return torch.device("cuda", 0)
-    if _CLAIMED_GPU:  # this process already holds one
-        return torch.device("cuda", next(iter(_CLAIMED_GPU)))
-    index, lock = claim_gpu(_free_memory_per_gpu(), _gpu_lock_dir())
-    if lock is not None:
-        _CLAIMED_GPU[index] = lock  # held until the process exits
-    return torch.device("cuda", index)
+    global _GPU_CHOICE
+    if _GPU_CHOICE is None:  # once per process: later calls keep the same GPU
+        _GPU_CHOICE = claim_gpu(_free_memory_per_gpu(), _gpu_lock_dir())
+    return torch.device("cuda", _GPU_CHOICE[0])
 
 
-# GPU index -> open lock file of the GPU this process claimed (see claim_gpu)
-_CLAIMED_GPU: dict[int, object] = {}
+# (GPU index, open lock file or None) this process chose; the lock is held until it exits
+_GPU_CHOICE: tuple[int, object | None] | None = None
 
 
 def _gpu_lock_dir() -> str:

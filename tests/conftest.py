@@ -34,8 +34,13 @@ def write_config(workdir: Path, overrides: dict | None = None, base: Path | None
     config = deep_update(config, overrides or {})
     path = Path(workdir) / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    path.write_text(dump_config(config), encoding="utf-8")
     return path
+
+
+def dump_config(config: dict) -> str:
+    """A config mapping as YAML, keys in their order (as config.yaml reads)."""
+    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
 
 def run_snakemake(

@@ -28,6 +28,11 @@ def one_hot_logits(preds: list[int], n: int, high: float = 2.0) -> list[list[flo
     return rows
 
 
+def head_outputs(**logits: list[list[float]]) -> dict[str, torch.Tensor]:
+    """A model's output mapping (head name -> logits tensor) from nested lists."""
+    return {head: torch.tensor(values) for head, values in logits.items()}
+
+
 # ---------------------------------------------------------------- label grid
 
 
@@ -113,10 +118,7 @@ def test_wloss_hand_computed_amharic_grid():
     main_logits = one_hot_logits([0, 3, 70], 77)
     col_logits = one_hot_logits([0, 2, 6], 7)
     row_logits = one_hot_logits([1, 2, 10], 11)
-    outputs = {
-        k: torch.tensor(v)
-        for k, v in [("main", main_logits), ("col", col_logits), ("row", row_logits)]
-    }
+    outputs = head_outputs(main=main_logits, col=col_logits, row=row_logits)
     loss, parts = ms.wloss_loss(outputs, torch.tensor(y), 7, 0.65, 0.35)
     main = hand_ce(main_logits, y)
     col = hand_ce(col_logits, [0, 1, 6])
@@ -131,10 +133,7 @@ def test_uw_loss_hand_computed():
     main_logits = one_hot_logits([3, 10, 2], 30)
     col_logits = one_hot_logits([3, 4, 1], 10)
     row_logits = one_hot_logits([0, 1, 0], 3)
-    outputs = {
-        k: torch.tensor(v)
-        for k, v in [("main", main_logits), ("col", col_logits), ("row", row_logits)]
-    }
+    outputs = head_outputs(main=main_logits, col=col_logits, row=row_logits)
     s = [0.2, -0.5, 1.0]  # log variances of main, col, row
     log_vars = torch.tensor(s, requires_grad=True)
     loss, parts = ms.uw_loss(outputs, torch.tensor(y), 10, log_vars)

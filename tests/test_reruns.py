@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, copy_checkout, planned_jobs, run_snakemake, write_config
+from tests.conftest import (
+    REPO,
+    copy_checkout,
+    dump_config,
+    planned_jobs,
+    run_snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +57,24 @@ def edited(path: Path, change):
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+def edited_config(repo: Path, change):
+    """``edited`` for config.yaml, with ``change(config)`` editing the parsed mapping."""
+
+    def rewrite(text):
+        config = yaml.safe_load(text)
+        change(config)
+        return dump_config(config)
+
+    return edited(repo / "config.yaml", rewrite)
+
+
+def touch_code_and_config(repo: Path) -> None:
+    """Touch config.yaml and every file under hwbench/ and workflow/ without changing them."""
+    for path in [repo / "config.yaml", *repo.glob("hwbench/**/*"), *repo.glob("workflow/**/*")]:
+        if path.is_file():
+            path.touch()
+
+
 def add_comment(text: str) -> str:
     return text + "\n# a comment that changes the file's checksum\n"
 
@@ -59,10 +84,7 @@ def test_noop_rerun_runs_nothing(built):
 
 
 def test_touching_code_and_config_reruns_nothing(built):
-    files = [built / "config.yaml", *built.glob("hwbench/**/*.py"), *built.glob("workflow/**/*")]
-    for path in files:
-        if path.is_file():
-            path.touch()
+    touch_code_and_config(built)
     assert plan(built) == {}
 
 
@@ -77,12 +99,10 @@ def test_editing_split_code_reruns_only_splits(built):
 
 
 def test_changing_one_split_parameter_reruns_only_that_scheme(built):
-    def more_resamples(text):
-        config = yaml.safe_load(text)
+    def more_resamples(config):
         config["splits"]["adaptation_resamples"] += 1
-        return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
 
-    with edited(built / "config.yaml", more_resamples):
+    with edited_config(built, more_resamples):
         assert plan(built) == {"splits": 1}
 
 
@@ -169,14 +189,10 @@ def all_studies_config() -> dict:
     return config
 
 
-def dump(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
-
-
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory) -> Path:
     repo = copy_checkout(tmp_path_factory.mktemp("studies"))
-    (repo / "config.yaml").write_text(dump(all_studies_config()), encoding="utf-8")
+    (repo / "config.yaml").write_text(dump_config(all_studies_config()), encoding="utf-8")
     # two CPU training jobs at a time (profiles/default allows one GPU job)
     run_snakemake(repo, "--resources", "gpu=2", repo=repo)
     return repo
@@ -193,17 +209,6 @@ def study_of(rule: str) -> str:
     return rule.split("_", 1)[0]
 
 
-def edited_config(repo: Path, change):
-    """``edited`` for config.yaml, with ``change(config)`` editing the parsed mapping."""
-
-    def rewrite(text):
-        config = yaml.safe_load(text)
-        change(config)
-        return dump(config)
-
-    return edited(repo / "config.yaml", rewrite)
-
-
 def test_all_studies_ran_and_a_rerun_runs_nothing(studies):
     for table in ("table4", "transfer", "lifelong", "onemodel", "adaptation"):
         assert (studies / f"reports/{table}.csv").stat().st_size > 0, table
@@ -211,13 +216,7 @@ def test_all_studies_ran_and_a_rerun_runs_nothing(studies):
 
 
 def test_touching_every_file_of_all_studies_reruns_nothing(studies):
-    for path in [
-        studies / "config.yaml",
-        *studies.glob("hwbench/**/*"),
-        *studies.glob("workflow/**/*"),
-    ]:
-        if path.is_file():
-            path.touch()
+    touch_code_and_config(studies)
     assert plan_all(studies) == {}
 
 
@@ -254,22 +253,10 @@ def test_editing_the_shared_engine_reruns_all_training_and_nothing_else(studies)
     assert not {"synth", "preprocess", "splits"} & set(planned)
 
 
-def _more_seeds(section):
-    return lambda config: config[section].update(seeds=[0, 1])
-
-
-@pytest.mark.parametrize(
-    ("study", "change", "expected"),
-    [
-        ("multiscript", _more_seeds("multiscript"), STUDY_JOBS["multiscript"]),
-        ("transfer", _more_seeds("transfer"), STUDY_JOBS["transfer"]),
-        ("lifelong", _more_seeds("lifelong"), STUDY_JOBS["lifelong"]),
-        ("onemodel", _more_seeds("onemodel"), STUDY_JOBS["onemodel"]),
-    ],
-)
-def test_adding_a_seed_trains_only_the_new_seed(studies, study, change, expected):
-    with edited_config(studies, change):
-        assert plan_all(studies) == expected
+@pytest.mark.parametrize("study", ["multiscript", "transfer", "lifelong", "onemodel"])
+def test_adding_a_seed_trains_only_the_new_seed(studies, study):
+    with edited_config(studies, lambda config: config[study].update(seeds=[0, 1])):
+        assert plan_all(studies) == STUDY_JOBS[study]
     # the new seed's jobs only: the old seed's results stay as they are
     assert plan_all(studies) == {}
 

@@ -235,6 +235,50 @@ def load_arrays(
     return torch.from_numpy(np.ascontiguousarray(part.images)), torch.from_numpy(y)
 
 
+class BatchTransform:
+    """uint8 images (N x H x W) -> float32 model input N x C x S x S, one batch at a time.
+
+    Scales to [0, 1], resizes to ``size`` (bilinear, antialiased) when given, repeats
+    grey to ``channels`` and normalises with ``NORMALIZATION[normalize]`` (a
+    single-value statistic applies to every channel; 3-channel statistics need
+    ``channels=3``). Runs on the batch's device: on the GPU when the batch is there.
+    """
+
+    def __init__(self, size: int | None = None, channels: int = 1, normalize: str = "none"):
+        if normalize not in NORMALIZATION:
+            raise ValueError(f"normalize={normalize!r}: choose one of {list(NORMALIZATION)}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels={channels}: use 1 or 3")
+        mean, std = NORMALIZATION[normalize]
+        if len(mean) not in (1, channels):
+            raise ValueError(f"normalize={normalize!r} has {len(mean)} channels, input {channels}")
+        self.size, self.channels, self.normalize = size, channels, normalize
+        self._mean = torch.tensor(mean).view(1, -1, 1, 1)
+        self._std = torch.tensor(std).view(1, -1, 1, 1)
+
+    def __repr__(self) -> str:
+        opts = f"size={self.size}, channels={self.channels}, normalize={self.normalize!r}"
+        return f"BatchTransform({opts})"
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 3:
+            raise ValueError(f"images must be N x H x W, got shape {tuple(images.shape)}")
+        part = images.unsqueeze(1).float().div_(255.0)
+        size = self.size
+        if size and tuple(part.shape[-2:]) != (size, size):
+            part = F.interpolate(
+                part, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            ).clamp_(0.0, 1.0)
+        part = part.expand(-1, self.channels, -1, -1)
+        mean, std = self._mean.to(part.device), self._std.to(part.device)
+        return (part - mean) / std
+
+
+def batch_transform(model_cfg: Mapping) -> BatchTransform:
+    """The per-batch input transform a model config section asks for (model.schema.yaml)."""
+    return BatchTransform(**input_options(model_cfg))
+
+
 def to_model_input(
     images: torch.Tensor,
     device: torch.device | str = "cpu",
@@ -245,34 +289,19 @@ def to_model_input(
 ) -> torch.Tensor:
     """uint8 N x H x W images -> float32 N x C x S x S on ``device``, once for all.
 
-    Scales to [0, 1], resizes to ``size`` (bilinear, antialiased) when given,
-    repeats grey to ``channels`` and normalises with ``NORMALIZATION[normalize]``
-    (a single-value statistic applies to every channel; 3-channel statistics need
-    ``channels=3``). Works chunk by chunk to bound the peak memory.
+    :class:`BatchTransform` applied chunk by chunk (bounding the peak memory). For
+    data whose float copy would be large (224 px inputs, canvases), keep the uint8
+    images and pass the transform to :func:`hwbench.engine.fit` instead.
     """
+    transform = BatchTransform(size, channels, normalize)
     if images.dim() != 3:
         raise ValueError(f"images must be N x H x W, got shape {tuple(images.shape)}")
-    if normalize not in NORMALIZATION:
-        raise ValueError(f"normalize={normalize!r}: choose one of {list(NORMALIZATION)}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels={channels}: use 1 or 3")
-    mean, std = NORMALIZATION[normalize]
-    if len(mean) not in (1, channels):
-        raise ValueError(f"normalize={normalize!r} has {len(mean)} channels, input {channels}")
     device = torch.device(device)
-    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
     side_h, side_w = (size, size) if size else images.shape[1:]
     out = torch.empty((len(images), channels, side_h, side_w), device=device)
     for start in range(0, len(images), chunk):
         part = images[start : start + chunk].to(device, non_blocking=True)
-        part = part.unsqueeze(1).float().div_(255.0)
-        if size and tuple(part.shape[-2:]) != (size, size):
-            part = F.interpolate(
-                part, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-            ).clamp_(0.0, 1.0)
-        part = part.expand(-1, channels, -1, -1)
-        out[start : start + len(part)] = (part - mean_t) / std_t
+        out[start : start + len(part)] = transform(part)
     return out
 
 

@@ -85,6 +85,8 @@ class TrainConfig:
     ``["head"]``); everything else is frozen. ``max_steps`` caps the batches of each
     epoch (a rehearsal of a large job); ``checkpoint_every_s`` writes a mid-epoch
     checkpoint at least that often (None: only at epoch ends and on a signal).
+    Training data larger than ``data_on_device_mb`` stay in host memory and each
+    batch is copied to the device (None: always on the device).
     """
 
     epochs: int = 10
@@ -108,6 +110,7 @@ class TrainConfig:
     eval_batch_size: int = 1024
     max_steps: int | None = None
     checkpoint_every_s: float | None = 300.0
+    data_on_device_mb: float | None = 4096.0
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -297,15 +300,40 @@ def _float(outputs):
 
 
 @torch.no_grad()
+def _model_input(x: torch.Tensor, device, transform: Callable | None, channels_last: bool):
+    """A batch as the model takes it: on ``device``, through the per-batch ``transform``
+    (uint8 images -> float model input), channels_last where asked."""
+    if device is not None and x.device != torch.device(device):
+        x = x.to(device, non_blocking=True)
+    if transform is not None:
+        x = transform(x)
+    if channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+@torch.no_grad()
 def predict(
-    fn: Callable, x: torch.Tensor, batch_size: int = 1024, amp: bool = True
+    fn: Callable,
+    x: torch.Tensor,
+    batch_size: int = 1024,
+    amp: bool = True,
+    *,
+    transform: Callable | None = None,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor | dict:
     """``fn`` (a model, or e.g. ``model.features``) over ``x`` in batches, float32 out.
 
-    The caller sets eval mode; outputs stay on ``x``'s device.
+    Each batch goes to ``device`` (default: where ``x`` is) and through ``transform``
+    (e.g. :func:`hwbench.data.batch_transform`) first, so ``x`` may stay compact
+    uint8 in host memory. The caller sets eval mode; outputs stay on that device.
     """
-    with autocast(x.device, amp):
-        chunks = [_float(fn(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+    device = x.device if device is None else torch.device(device)
+    with autocast(device, amp):
+        chunks = [
+            _float(fn(_model_input(x[i : i + batch_size], device, transform, False)))
+            for i in range(0, len(x), batch_size)
+        ]
     return _cat(chunks)
 
 
@@ -316,17 +344,27 @@ def evaluate(
     loss_fn: Callable = cross_entropy_loss,
     batch_size: int = 1024,
     amp: bool = True,
+    *,
+    transform: Callable | None = None,
+    device: torch.device | str | None = None,
+    channels_last: bool = False,
 ) -> tuple[float, dict[str, float], torch.Tensor | dict]:
-    """Mean loss, mean loss parts and the concatenated outputs of ``model`` on ``data``."""
+    """Mean loss, mean loss parts and the concatenated outputs of ``model`` on ``data``.
+
+    Batches move to ``device`` (default: where the data are) and through
+    ``transform`` as in :func:`predict`.
+    """
     was_training = model.training
     model.eval()
     n = len(data["x"])
+    device = data["x"].device if device is None else torch.device(device)
     total, parts_sum, chunks = 0.0, {}, []
     try:
         for start in range(0, n, batch_size):
-            batch = {k: v[start : start + batch_size] for k, v in data.items()}
-            with autocast(batch["x"].device, amp):
-                out = _float(model(batch["x"]))
+            batch = {k: v[start : start + batch_size].to(device) for k, v in data.items()}
+            x = _model_input(batch["x"], None, transform, channels_last)
+            with autocast(device, amp):
+                out = _float(model(x))
                 loss, parts = loss_fn(out, batch)
             m = len(batch["x"])
             total += float(loss) * m
@@ -427,6 +465,8 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
     position: EpochPosition | None = None
     best_state: dict | None = None  # best weights when there is no run_dir
+    transform: Callable | None = None  # per batch: stored input -> model input
+    channels_last: bool = False
     last_checkpoint: float = field(default_factory=time.monotonic)
 
     @property
@@ -653,7 +693,16 @@ def _freeze_bn_of_frozen(model: nn.Module) -> None:
                 m.eval()
 
 
-def _prepare(data: Data | None, device: torch.device, channels_last: bool) -> dict | None:
+def _nbytes(data: Data) -> int:
+    return sum(v.numel() * v.element_size() for v in data.values())
+
+
+def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -> dict | None:
+    """Check a data dict and move it to ``device`` when it fits ``budget_mb``.
+
+    Data larger than the budget stay in host memory (pinned on CUDA) and each batch
+    is copied on its own: the resident input is the compact store, never more.
+    """
     if data is None:
         return None
     if "x" not in data:
@@ -662,10 +711,11 @@ def _prepare(data: Data | None, device: torch.device, channels_last: bool) -> di
     bad = {k: len(v) for k, v in data.items() if len(v) != n}
     if bad:
         raise ValueError(f"data tensors differ in length from x ({n}): {bad}")
-    out = {k: v.to(device, non_blocking=True) for k, v in data.items()}
-    if channels_last and out["x"].dim() == 4:
-        out["x"] = out["x"].contiguous(memory_format=torch.channels_last)
-    return out
+    if budget_mb is not None and _nbytes(data) > budget_mb * 2**20:
+        if device.type == "cuda":
+            return {k: v.pin_memory() for k, v in data.items()}
+        return dict(data)
+    return {k: v.to(device, non_blocking=True) for k, v in data.items()}
 
 
 def _write_metrics(run_dir: Path | None, history: list[dict]) -> None:
@@ -709,7 +759,11 @@ def _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerpr
         params += [p for p in loss_fn.parameters() if p.requires_grad]
     opt = _optimizer(params, config)
     # How often to checkpoint does not change the result: a resume ignores it.
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "checkpoint_every_s"}
+    settings = {
+        k: v
+        for k, v in dataclasses.asdict(config).items()
+        if k not in ("checkpoint_every_s", "data_on_device_mb")
+    }
     full = {
         **settings,
         "data": data_fingerprint({"train": train, **(eval_sets or {})}),
@@ -746,6 +800,7 @@ def fit(
     progress: bool = True,
     fingerprint: Mapping | None = None,
     restore: str = "last",
+    transform: Callable | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train``; see the module docstring for the plug-in points.
 
@@ -763,6 +818,9 @@ def fit(
     ``on_epoch_end(epoch, row)`` runs after the epoch's checkpoint is on disk.
     ``restore``: the weights the model ends with, ``"last"`` (final) or ``"best"``
     (best monitored epoch; final when nothing was monitored).
+    ``transform``: applied to each batch's ``x`` on the device before the model
+    (e.g. :func:`hwbench.data.batch_transform`: uint8 images -> resized, normalised
+    float), so the stored data stay compact; evaluation sets go through it too.
     """
     if restore not in ("last", "best"):
         raise ValueError(f"restore={restore!r}: use 'last' or 'best'")
@@ -772,9 +830,11 @@ def fit(
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
     run = _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint)
-    use_cl = device.type == "cuda" and config.channels_last
-    train = _prepare(train, device, use_cl)
-    eval_sets = {k: _prepare(v, device, use_cl) for k, v in (eval_sets or {}).items()}
+    run.transform = transform
+    run.channels_last = device.type == "cuda" and config.channels_last
+    budget = config.data_on_device_mb
+    train = _prepare(train, device, budget)
+    eval_sets = {k: _prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
 
     if _restore(run):
         _write_metrics(run_dir, run.history)
@@ -812,7 +872,14 @@ def _run_epoch(run, train, eval_sets, epoch, metrics_fn, eval_fn, flag, desc, pr
     run.sched.step()
     for name, data in eval_sets.items():
         loss, parts, outputs = evaluate(
-            run.model, data, run.loss_fn, config.eval_batch_size, config.amp
+            run.model,
+            data,
+            run.loss_fn,
+            config.eval_batch_size,
+            config.amp,
+            transform=run.transform,
+            device=run.device,
+            channels_last=run.channels_last,
         )
         row[f"{name}_loss"] = loss
         row.update({f"{name}_{k}": v for k, v in parts.items()})
@@ -856,7 +923,8 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         perm = torch.randperm(n, generator=run.generator)
         run.position = EpochPosition(epoch, perm, total=torch.zeros((), device=device))
     pos = run.position
-    perm = pos.perm.to(device)
+    on_device = train["x"].device == torch.device(device)
+    perm = pos.perm.to(device) if on_device else pos.perm
     starts = _batch_starts(n, bs, config.max_steps)
     bar = tqdm(
         starts,
@@ -869,9 +937,10 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
     )
     for start in starts[pos.step :]:
         idx = perm[start : start + bs]
-        batch = {k: v[idx] for k, v in train.items()}
+        batch = {k: v[idx].to(device, non_blocking=True) for k, v in train.items()}
+        x = _model_input(batch["x"], None, run.transform, run.channels_last)
         with autocast(device, config.amp):
-            outputs = model(batch["x"])
+            outputs = model(x)
             loss, parts = run.loss_fn(outputs, batch)
         run.opt.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()

@@ -290,3 +290,53 @@ fit(make_model(), toy_data(), TrainConfig(epochs=2, batch_size=32, seed=5, amp=F
     assert proc.returncode != 0
     assert "Preempted" in proc.stderr and "resumes" in proc.stderr
     assert safe_load(tmp_path / "run" / CHECKPOINT)["position"]["step"] == 1
+
+
+def test_per_batch_transform_equals_the_whole_dataset_transform():
+    from hwbench.data import BatchTransform, to_model_input
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (37, 28, 28), dtype=torch.uint8, generator=g)
+    for opts in ({}, {"size": 56, "channels": 3, "normalize": "imagenet"}, {"normalize": "mnist"}):
+        whole = to_model_input(
+            images,
+            size=opts.get("size"),
+            channels=opts.get("channels", 1),
+            normalize=opts.get("normalize", "none"),
+            chunk=10,
+        )
+        transform = BatchTransform(**opts)
+        batches = torch.cat([transform(images[i : i + 8]) for i in range(0, 37, 8)])
+        torch.testing.assert_close(batches, whole, rtol=0, atol=0)
+
+
+def test_fit_on_uint8_data_with_a_batch_transform_equals_fit_on_the_float_copy():
+    """The compact path (uint8 store + per-batch transform, data in host memory) trains
+    to the same weights as the float copy made once for all."""
+    from hwbench.data import BatchTransform, to_model_input
+    from hwbench.engine import seed_everything
+    from hwbench.models import build_model
+
+    g = torch.Generator().manual_seed(1)
+    y = torch.arange(120) % 4
+    images = torch.randint(0, 256, (120, 20, 20), dtype=torch.uint8, generator=g)
+    opts = {"size": 28, "channels": 3, "normalize": "imagenet"}  # upsampled per batch
+    cfg = dict(epochs=2, batch_size=16, seed=2, amp=False)
+    seed_everything(0)
+    float_model = build_model("small_cnn", 4, in_channels=3)
+    seed_everything(0)
+    compact_model = build_model("small_cnn", 4, in_channels=3)
+    float_x = to_model_input(images, **opts)
+    fit(float_model, {"x": float_x, "y": y}, TrainConfig(**cfg), None, progress=False)
+    host = TrainConfig(**cfg, data_on_device_mb=0)  # keep the uint8 store on the host
+    result = fit(
+        compact_model,
+        {"x": images, "y": y},
+        host,
+        None,
+        progress=False,
+        eval_sets={"val": {"x": images[:20], "y": y[:20]}},
+        transform=BatchTransform(**opts),
+    )
+    assert_same_weights(weights(float_model), weights(compact_model))
+    assert 0.0 <= result.final["val_acc"] <= 1.0

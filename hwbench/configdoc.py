@@ -1,7 +1,7 @@
-"""The README's table of config keys, generated from the JSON schema.
+"""The table of config keys in docs/config.md, generated from the JSON schema.
 
 ``python -m hwbench.configdoc`` rewrites the block between the markers in
-README.md; a test fails when the README and the schema disagree.
+docs/config.md; a test fails when that page and the schema disagree.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import yaml
 START = "<!-- config-keys:start (python -m hwbench.configdoc) -->"
 END = "<!-- config-keys:end -->"
 SCHEMA = Path("workflow/schemas/config.schema.yaml")
+DOC = Path("docs/config.md")
 
 
 def _load(path: Path) -> dict:
@@ -75,7 +76,7 @@ def table(schema_path: Path = SCHEMA) -> str:
 
 def replace_block(text: str, block: str) -> str:
     if START not in text or END not in text:
-        raise ValueError(f"README lacks the markers {START!r} ... {END!r}")
+        raise ValueError(f"the page lacks the markers {START!r} ... {END!r}")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{START}\n{block}\n{END}{tail}"
@@ -83,11 +84,11 @@ def replace_block(text: str, block: str) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--doc", type=Path, default=DOC, help="page to update")
     parser.add_argument("--schema", type=Path, default=SCHEMA)
     args = parser.parse_args(argv)
-    text = args.readme.read_text(encoding="utf-8")
-    args.readme.write_text(replace_block(text, table(args.schema)), encoding="utf-8")
+    text = args.doc.read_text(encoding="utf-8")
+    args.doc.write_text(replace_block(text, table(args.schema)), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,19 @@ import pandas as pd
 
 from hwbench.store import atomic_path, write_csv, write_json, write_text
 
-PACKAGES = ["hwbench", "torch", "torchvision", "numpy", "pandas", "scikit-learn", "snakemake"]
+# Distribution names (pip's), not import names. Pillow and OpenCV are here because the
+# "byte-identical" synthetic and preprocessed images depend on their versions.
+PACKAGES = [
+    "hwbench-pipeline",
+    "torch",
+    "torchvision",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "snakemake",
+    "pillow",
+    "opencv-python-headless",
+]
 
 
 # --- tables -------------------------------------------------------------------------
@@ -143,6 +155,15 @@ def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str | None
     return versions
 
 
+def native_library_versions() -> dict[str, str | None]:
+    """Versions of the C libraries the images depend on, as the Python bindings see them:
+    FreeType renders the synthetic glyphs (through Pillow), OpenCV resizes and blurs."""
+    import cv2
+    from PIL import features
+
+    return {"freetype": features.version("freetype2"), "opencv": cv2.__version__}
+
+
 def read_benchmark_seconds(path: str | os.PathLike) -> float:
     """Wall seconds of one job from its Snakemake benchmark file (column ``s``)."""
     frame = pd.read_csv(path, sep="\t")
@@ -169,13 +190,15 @@ def provenance(
     repo: str | os.PathLike = ".",
 ) -> dict:
     """The sidecar's content: config, git commit and dirty flag, sha256 of the given
-    dataset files (processed images.npy / meta.csv), package versions, devices and
+    dataset files (processed images.npy / meta.csv), package and image-library
+    (FreeType, OpenCV) versions, devices and
     wall seconds per job (keyed by benchmark file path)."""
     return {
         "config": dict(config or {}),
         "git": git_state(repo),
         "datasets": {str(p): sha256_file(p) for p in dataset_files},
         "packages": package_versions(),
+        "libraries": native_library_versions(),
         "python": platform.python_version(),
         "device": device_summary(),
         "job_devices": dict(job_devices or {}),

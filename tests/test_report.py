@@ -3,8 +3,11 @@
 import json
 import re
 
+import cv2
 import numpy as np
 import pandas as pd
+import PIL
+import PIL.features
 import pytest
 
 from hwbench import report
@@ -63,6 +66,15 @@ def test_write_report_and_provenance(tmp_path):
     assert len(prov["datasets"][str(images)]) == 64
     assert prov["git"] == {"commit": None, "dirty": None}  # tmp_path is no checkout
     assert prov["packages"]["torch"] and prov["config"] == {"epochs": 3}
+    # the synthetic and preprocessed images depend on these versions
+    assert prov["packages"]["pillow"] == PIL.__version__
+    assert prov["packages"]["opencv-python-headless"]
+    assert prov["packages"]["hwbench-pipeline"], "the distribution's own version"
+    assert prov["libraries"] == {
+        "freetype": PIL.features.version("freetype2"),
+        "opencv": cv2.__version__,
+    }
+    assert re.fullmatch(r"\d+\.\d+\.\d+", prov["libraries"]["freetype"])
 
     table = pd.DataFrame({"method": ["Base"], "acc": ["0.92 ± 0.02"]})
     report.write_report(table, tmp_path / "t.csv", prov)

@@ -130,3 +130,66 @@ def test_plan_lists_runs_and_report_inputs():
 def test_plan_imports_no_torch():
     code = "import sys, hwbench.studies.adaptation.plan; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_base_split_table_beside_the_paper(tmp_path):
+    from hwbench.studies.adaptation.report import base_split_table
+
+    metrics = {"train_acc": 0.9, "val_acc": 0.85, "app_acc": 0.8125}
+    metrics |= {"train_images": 650000, "val_images": 70000, "app_images": 80000}
+    metrics |= {"train_writers": 3000, "val_writers": 340, "app_writers": 200}
+    (tmp_path / "a.json").write_text(json.dumps({"metrics": metrics}))
+    (tmp_path / "b.json").write_text(json.dumps({"metrics": metrics}))
+    table = base_split_table(
+        ["nist", "mine"], [tmp_path / "a.json", tmp_path / "b.json"], {"nist": "nist", "mine": None}
+    )
+    assert table[["dataset", "split"]].values.tolist() == [
+        ["nist", "train"],
+        ["nist", "val"],
+        ["nist", "app"],
+        ["mine", "train"],
+        ["mine", "val"],
+        ["mine", "app"],
+    ]
+    train = table.iloc[0]
+    assert (train["accuracy"], train["accuracy_paper"], train["accuracy_diff"]) == (
+        "90.00",
+        "88.36",
+        "+1.64",
+    )
+    assert (train["images"], train["images_paper"], train["images_diff"]) == (
+        "650000",
+        "659541",
+        "-9541",
+    )
+    assert (train["writers"], train["writers_paper"], train["writers_diff"]) == (
+        "3000",
+        "3057",
+        "-57",
+    )
+    app = table.iloc[2]
+    assert (app["accuracy"], app["accuracy_paper"], app["accuracy_diff"]) == (
+        "81.25",
+        "87.35",
+        "-6.10",
+    )
+    assert app["writers_diff"] == "+0"
+    mine = table.iloc[4]
+    assert (
+        mine["accuracy"] == "85.00" and mine["accuracy_paper"] == "" and mine["images_diff"] == ""
+    )
+
+
+def test_train_settings_per_dataset():
+    cfg = {
+        "train": {"lr": 0.001, "batch_schedule": [[20, 64], [10, 128]]},
+        "train_per_dataset": {"deepwriting": {"batch_schedule": [], "epochs": 20, "patience": 3}},
+    }
+    assert plan.train_settings(cfg, "nist") == cfg["train"]
+    assert plan.train_settings(cfg, "deepwriting") == {
+        "lr": 0.001,
+        "batch_schedule": [],
+        "epochs": 20,
+        "patience": 3,
+    }
+    assert plan.train_settings({"train": {"lr": 1}}, "x") == {"lr": 1}

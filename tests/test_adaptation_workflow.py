@@ -39,7 +39,7 @@ TINY = {
 
 def test_adaptation_report_and_reruns(workdir):
     write_config(workdir, TINY)
-    run_snakemake(workdir, TARGET)
+    run_snakemake(workdir, TARGET, "reports/adaptation_base.csv")
 
     table = pd.read_csv(workdir / TARGET)
     assert table[["dataset", "knn_weights"]].values.tolist() == [
@@ -65,6 +65,11 @@ def test_adaptation_report_and_reruns(workdir):
     record = json.loads((workdir / "results/adaptation/synth_writers/base/eval.json").read_text())
     assert {"train_acc", "val_acc", "app_acc"} <= set(record["metrics"])
     assert record["fit"]["epochs_run"] == 1
+    base = pd.read_csv(workdir / "reports/adaptation_base.csv")
+    assert base["split"].tolist() == ["train", "val", "app"]
+    app = base.iloc[2]
+    assert app["accuracy"] == pytest.approx(100 * record["metrics"]["app_acc"], abs=0.005)
+    assert app["images"] == record["metrics"]["app_images"]
     quality = pd.read_csv(workdir / "reports/adaptation_styles.csv")
     assert quality["k"].tolist() == [1, 3]
     for name in ("adaptation.md", "adaptation.json", "adaptation_writers.png"):

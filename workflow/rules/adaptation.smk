@@ -35,7 +35,7 @@ rule adaptation_train:
     params:
         charsets=lambda w: ad_plan.charsets(AD, w.dataset),
         model=AD["model"],
-        train=AD["train"],
+        train=lambda w: ad_plan.train_settings(AD, w.dataset),
         seed=AD["seed"],
     script:
         "../scripts/adaptation_train.py"
@@ -168,3 +168,25 @@ rule adaptation_report:
         repo=workflow.basedir,
     script:
         "../scripts/adaptation_report.py"
+
+
+rule adaptation_base_table:
+    input:
+        evals=ad_plan.report_inputs(AD)["evals"],
+        script=script_path("adaptation_base_table.py"),
+        code=code("studies.adaptation.report"),
+    output:
+        **table_outputs(
+            "adaptation_base", "adaptation", "../report/adaptation/base.rst"
+        ),
+    log:
+        "logs/adaptation/base_table.log",
+    conda:
+        "../envs/hwbench.yaml"
+    params:
+        datasets=ad_plan.datasets(AD),
+        papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
+        config=AD,
+        repo=workflow.basedir,
+    script:
+        "../scripts/adaptation_base_table.py"

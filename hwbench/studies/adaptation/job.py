@@ -127,6 +127,7 @@ def train_base(
         for name, part in data.items()
     }
     metrics.update({f"{name}_images": len(part["y"]) for name, part in data.items()})
+    metrics.update({f"{name}_writers": len(set(part.writer)) for name, part in splits.items()})
     return engine.write_result(
         Path(run_dir) / "eval.json",
         result,

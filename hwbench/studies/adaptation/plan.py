@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from hwbench.studies.adaptation.spec import DATASET_STEPS, KNN_WEIGHTS
 
 TARGET = "reports/adaptation.csv"
+BASE_TARGET = "reports/adaptation_base.csv"
 
 
 def datasets(cfg: Mapping) -> list[str]:
@@ -32,6 +33,12 @@ def weights_pattern() -> str:
 def charsets(cfg: Mapping, dataset: str) -> list[str] | None:
     """The charsets whose classes ``dataset`` keeps (None: every class)."""
     return (cfg.get("charsets") or {}).get(dataset)
+
+
+def train_settings(cfg: Mapping, dataset: str) -> dict:
+    """The base CNN's training settings for ``dataset``: ``train`` updated by that
+    dataset's ``train_per_dataset`` entry (e.g. DeepWriting's early stopping)."""
+    return {**cfg["train"], **(cfg.get("train_per_dataset") or {}).get(dataset, {})}
 
 
 def base_dir(dataset: str) -> str:
@@ -63,4 +70,4 @@ def report_inputs(cfg: Mapping) -> dict[str, list[str]]:
 
 
 def targets(cfg: Mapping) -> list[str]:
-    return [TARGET] if datasets(cfg) else []
+    return [TARGET, BASE_TARGET] if datasets(cfg) else []

@@ -12,7 +12,7 @@ import pandas as pd
 
 from hwbench import report
 from hwbench.studies.adaptation.loop import writer_scores
-from hwbench.studies.adaptation.spec import KNN_KS
+from hwbench.studies.adaptation.spec import KNN_KS, PAPER_BASE, WRITER_SPLITS
 
 # Paper values (Table 3 and section 4.5), in percent where a rate.
 PAPER = {
@@ -172,3 +172,31 @@ def build_report(
     )
     report.write_report(table, out["csv"], prov)
     return table
+
+
+def base_split_table(
+    datasets: Sequence[str], eval_files: Sequence[str | Path], papers: dict[str, str | None]
+) -> pd.DataFrame:
+    """Table 2 and section 4.4.2 beside ours: per dataset and split of the writer
+    scheme (train, val, app), its writers, images and the base CNN's accuracy (%)."""
+    rows = []
+    for dataset, path in zip(datasets, eval_files, strict=True):
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))["metrics"]
+        paper = PAPER_BASE.get(papers.get(dataset) or "", {})
+        for split in WRITER_SPLITS:
+            ours = {
+                "writers": metrics[f"{split}_writers"],
+                "images": metrics[f"{split}_images"],
+                "accuracy": 100.0 * metrics[f"{split}_acc"],
+            }
+            row = {"dataset": dataset, "split": split}
+            for key, value in ours.items():
+                theirs = paper.get(split, {}).get(key)
+                digits = 2 if key == "accuracy" else 0
+                row[key] = f"{value:.{digits}f}"
+                row[f"{key}_paper"] = "" if theirs is None else f"{theirs:.{digits}f}"
+                row[f"{key}_diff"] = (
+                    "" if theirs is None else f"{round(value - theirs, digits) + 0.0:+.{digits}f}"
+                )
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -26,7 +26,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hwbench.store import write_csv  # noqa: E402
-from hwbench.studies import adaptation as ad  # noqa: E402
+from hwbench.studies.adaptation import loop as ad  # noqa: E402
 
 NIST_WRITERS, NIST_APP_IMAGES, NIST_CLASSES = 200, 81505, 62
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.neighbors import KNeighborsClassifier
 
-from hwbench.studies import adaptation as ad
+from hwbench.studies.adaptation import loop as ad
 
 # --------------------------------------------------------------------------- styles
 
@@ -302,14 +302,15 @@ def test_fit_styles_same_with_worker_processes():
 
 
 def test_writer_splits_keep_configured_classes(tmp_path):
+    from hwbench.charsets import by_label
     from hwbench.store import save_processed
-    from hwbench.studies import adaptation_base as base
+    from hwbench.studies.adaptation import job as base
 
     labels = np.array([0, 5, 31, 12, 31, 0, 80, 5, 12])  # 12: an Arabic digit
     meta = pd.DataFrame(
         {
             "label": labels,
-            "label_name": "x",
+            "label_name": [by_label(v).label_name for v in labels],
             "script": "latin",
             "writer": [f"w{i % 3}" for i in range(9)],
             "pen": "",

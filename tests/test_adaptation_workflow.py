@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -37,7 +39,7 @@ TINY = {
 
 def test_adaptation_report_and_reruns(workdir):
     write_config(workdir, TINY)
-    run_snakemake(workdir, TARGET)
+    run_snakemake(workdir, TARGET, "reports/adaptation_base.csv")
 
     table = pd.read_csv(workdir / TARGET)
     assert table[["dataset", "knn_weights"]].values.tolist() == [
@@ -55,6 +57,19 @@ def test_adaptation_report_and_reruns(workdir):
     }
     assert scores["uniform"]["base_acc"].tolist() == scores["distance"]["base_acc"].tolist()
     assert (scores["uniform"]["upper_bound"] >= scores["uniform"]["base_acc"]).all()
+    # A report cell is the mean over resamples of the jobs' per-resample scores.
+    for row, w in zip(table.itertuples(), ("uniform", "distance"), strict=True):
+        mean = scores[w]["improved_acc"].mean()
+        assert float(row.improved_acc.split(" ± ")[0]) == pytest.approx(mean, abs=0.005)
+    # The base CNN's accuracies come from its eval.json (the engine's result record).
+    record = json.loads((workdir / "results/adaptation/synth_writers/base/eval.json").read_text())
+    assert {"train_acc", "val_acc", "app_acc"} <= set(record["metrics"])
+    assert record["fit"]["epochs_run"] == 1
+    base = pd.read_csv(workdir / "reports/adaptation_base.csv")
+    assert base["split"].tolist() == ["train", "val", "app"]
+    app = base.iloc[2]
+    assert app["accuracy"] == pytest.approx(100 * record["metrics"]["app_acc"], abs=0.005)
+    assert app["images"] == record["metrics"]["app_images"]
     quality = pd.read_csv(workdir / "reports/adaptation_styles.csv")
     assert quality["k"].tolist() == [1, 3]
     for name in ("adaptation.md", "adaptation.json", "adaptation_writers.png"):

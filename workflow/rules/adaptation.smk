@@ -1,34 +1,20 @@
-# The writer-adaptation study (docs/adaptation.md, papers/adaptation.md):
-# writer split -> base CNN (engine) -> penultimate features -> k-means writing styles
-# -> per-writer online KNN/Beta loop, one job per KNN weighting -> reports/adaptation.csv.
+# The writer-adaptation study (docs/adaptation.md): writer split -> base CNN (engine)
+# -> penultimate features -> k-means writing styles -> per-writer online KNN/Beta loop,
+# one job per KNN weighting -> reports/adaptation.csv. The runs, inputs and params come
+# from hwbench/studies/adaptation/plan.py.
+from hwbench.studies.adaptation import plan as ad_plan
 
+AD = config["adaptation"]
+AD_RES = AD["resources"]
 
-include: "functions/adaptation.smk"
-
-
-ADAPT = config.get("adaptation", {})
-ADAPT_DATASETS = list(ADAPT.get("datasets", []))
-ADAPT_RUNS = [(d, w) for d in ADAPT_DATASETS for w in ADAPT.get("knn_weights", [])]
-ADAPT_BASE_CODE = hw(
-    "studies/adaptation_base.py",
-    "engine.py",
-    "models.py",
-    "data.py",
-    "metrics.py",
-    "charsets.py",
-    "store.py",
-    "logs.py",
-)
-ADAPT_CODE = hw("studies/adaptation.py", "store.py", "logs.py")
+ALL_TARGETS.extend(ad_plan.targets(AD))
 
 
 rule adaptation_train:
     input:
-        images="data/processed/{dataset}/images.npy",
-        meta="data/processed/{dataset}/meta.csv",
-        split="data/splits/{dataset}/writer.csv",
+        **ad_plan.data_inputs("{dataset}"),
         script=script_path("adaptation_train.py"),
-        code=ADAPT_BASE_CODE,
+        code=code("studies.adaptation.job"),
     output:
         model="results/adaptation/{dataset}/base/model.pt",
         metrics="results/adaptation/{dataset}/base/metrics.csv",
@@ -37,47 +23,49 @@ rule adaptation_train:
         "logs/adaptation/{dataset}/train.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/train.tsv"
+    wildcard_constraints:
+        dataset=ad_plan.dataset_pattern(),
     conda:
         "../envs/hwbench.yaml"
-    threads: 4
+    threads: AD_RES["threads"]
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=AD_RES["mem_mb"],
+        runtime=AD_RES["runtime"],
     params:
-        charsets=adapt_charsets,
-        model=ADAPT.get("model"),
-        train=ADAPT.get("train"),
-        seed=ADAPT.get("seed"),
+        charsets=lambda w: ad_plan.charsets(AD, w.dataset),
+        model=AD["model"],
+        train=lambda w: ad_plan.train_settings(AD, w.dataset),
+        seed=AD["seed"],
     script:
         "../scripts/adaptation_train.py"
 
 
 rule adaptation_features:
     input:
-        images="data/processed/{dataset}/images.npy",
-        meta="data/processed/{dataset}/meta.csv",
-        split="data/splits/{dataset}/writer.csv",
+        **ad_plan.data_inputs("{dataset}"),
         model="results/adaptation/{dataset}/base/model.pt",
         eval="results/adaptation/{dataset}/base/eval.json",
         script=script_path("adaptation_features.py"),
-        code=ADAPT_BASE_CODE,
+        code=code("studies.adaptation.job"),
     output:
         "results/adaptation/{dataset}/features.npz",
     log:
         "logs/adaptation/{dataset}/features.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/features.tsv"
+    wildcard_constraints:
+        dataset=ad_plan.dataset_pattern(),
     conda:
         "../envs/hwbench.yaml"
-    threads: 4
+    threads: AD_RES["threads"]
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=AD_RES["mem_mb"],
+        runtime=AD_RES["runtime"],
     params:
-        charsets=adapt_charsets,
-        model=ADAPT.get("model"),
+        charsets=lambda w: ad_plan.charsets(AD, w.dataset),
+        model=AD["model"],
     script:
         "../scripts/adaptation_features.py"
 
@@ -86,7 +74,7 @@ rule adaptation_styles:
     input:
         features="results/adaptation/{dataset}/features.npz",
         script=script_path("adaptation_styles.py"),
-        code=ADAPT_CODE,
+        code=code("studies.adaptation.loop"),
     output:
         styles="results/adaptation/{dataset}/styles.npz",
         quality="results/adaptation/{dataset}/style_quality.csv",
@@ -94,16 +82,18 @@ rule adaptation_styles:
         "logs/adaptation/{dataset}/styles.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/styles.tsv"
+    wildcard_constraints:
+        dataset=ad_plan.dataset_pattern(),
     conda:
         "../envs/hwbench.yaml"
-    threads: 2
+    threads: AD_RES["threads"]
     resources:
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=AD_RES["mem_mb"],
+        runtime=AD_RES["runtime"],
     params:
-        n_init=ADAPT.get("n_init"),
-        seed=ADAPT.get("seed"),
-        quality_ks=ADAPT.get("quality_ks"),
+        n_init=AD["n_init"],
+        seed=AD["seed"],
+        quality_ks=AD["quality_ks"],
     script:
         "../scripts/adaptation_styles.py"
 
@@ -114,7 +104,7 @@ rule adaptation_adapt:
         styles="results/adaptation/{dataset}/styles.npz",
         split="data/splits/{dataset}/adaptation.csv",
         script=script_path("adaptation_adapt.py"),
-        code=ADAPT_CODE,
+        code=code("studies.adaptation.loop"),
     output:
         predictions="results/adaptation/{dataset}/{weights}/predictions.csv",
         scores="results/adaptation/{dataset}/{weights}/scores.csv",
@@ -123,44 +113,29 @@ rule adaptation_adapt:
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/{weights}/adapt.tsv"
     wildcard_constraints:
-        weights="uniform|distance",
+        dataset=ad_plan.dataset_pattern(),
+        weights=ad_plan.weights_pattern(),
     conda:
         "../envs/hwbench.yaml"
-    threads: 2
+    threads: AD_RES["threads"]
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=AD_RES["mem_mb"],
+        runtime=AD_RES["runtime"],
     params:
-        knn_ks=ADAPT.get("knn_ks"),
-        seed=ADAPT.get("seed"),
-        workers=ADAPT.get("workers"),
+        knn_ks=AD["knn_ks"],
+        seed=AD["seed"],
+        workers=AD["workers"],
     script:
         "../scripts/adaptation_adapt.py"
 
 
 rule adaptation_report:
     input:
-        scores=[f"results/adaptation/{d}/{w}/scores.csv" for d, w in ADAPT_RUNS],
-        predictions=[
-            f"results/adaptation/{d}/{w}/predictions.csv" for d, w in ADAPT_RUNS
-        ],
-        quality=[f"results/adaptation/{d}/style_quality.csv" for d in ADAPT_DATASETS],
-        evals=[f"results/adaptation/{d}/base/eval.json" for d in ADAPT_DATASETS],
-        data=[
-            f"data/processed/{d}/{f}"
-            for d in ADAPT_DATASETS
-            for f in ("images.npy", "meta.csv")
-        ],
-        benchmarks=_adapt_job_benchmarks(),
+        **ad_plan.report_inputs(AD),
         script=script_path("adaptation_report.py"),
-        code=hw("studies/adaptation.py", "report.py", "store.py", "logs.py"),
+        code=code("studies.adaptation.report"),
     output:
-        table="reports/adaptation.csv",
-        html=report(
-            "reports/adaptation.html",
-            caption="../report/adaptation/table.rst",
-            category="adaptation",
-        ),
+        **table_outputs("adaptation", "adaptation", "../report/adaptation/table.rst"),
         styles=report(
             "reports/adaptation_styles.csv",
             caption="../report/adaptation/styles.rst",
@@ -184,15 +159,34 @@ rule adaptation_report:
     conda:
         "../envs/hwbench.yaml"
     params:
-        runs=ADAPT_RUNS,
-        datasets=ADAPT_DATASETS,
-        papers={d: ADAPT.get("paper", {}).get(d) for d in ADAPT_DATASETS},
-        knn_ks=ADAPT.get("knn_ks"),
-        config=ADAPT,
-        splits=config.get("splits"),
+        runs=ad_plan.runs(AD),
+        datasets=ad_plan.datasets(AD),
+        papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
+        knn_ks=AD["knn_ks"],
+        config=AD,
+        splits=config["splits"],
+        repo=workflow.basedir,
     script:
         "../scripts/adaptation_report.py"
 
 
-if ADAPT_DATASETS:
-    ALL_TARGETS.append("reports/adaptation.csv")
+rule adaptation_base_table:
+    input:
+        evals=ad_plan.report_inputs(AD)["evals"],
+        script=script_path("adaptation_base_table.py"),
+        code=code("studies.adaptation.report"),
+    output:
+        **table_outputs(
+            "adaptation_base", "adaptation", "../report/adaptation/base.rst"
+        ),
+    log:
+        "logs/adaptation/base_table.log",
+    conda:
+        "../envs/hwbench.yaml"
+    params:
+        datasets=ad_plan.datasets(AD),
+        papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
+        config=AD,
+        repo=workflow.basedir,
+    script:
+        "../scripts/adaptation_base_table.py"

@@ -3,16 +3,14 @@
 from pathlib import Path
 
 from hwbench.logs import job_log
-from hwbench.studies import adaptation_base as base
+from hwbench.studies.adaptation import job
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-
-with job_log(smk.log[0]) as log:
-    p = smk.params
-    splits, classes = base.load_job_splits(
-        smk.input.images, smk.input.split, p.charsets, smk.threads
+with job_log(snakemake.log[0]) as log:
+    p = snakemake.params
+    splits, classes = job.load_job_splits(
+        snakemake.input.images, snakemake.input.split, p.charsets, snakemake.threads
     )
-    base.extract_features(
-        splits, classes, Path(smk.input.eval).parent, smk.output[0], model_cfg=p.model
+    job.extract_features(
+        splits, classes, Path(snakemake.input.eval).parent, snakemake.output[0], model_cfg=p.model
     )
     log.info("features of %d images written", sum(len(s.y) for s in splits.values()))

@@ -3,27 +3,25 @@
 from pathlib import Path
 
 from hwbench.logs import job_log
-from hwbench.studies import adaptation_base as base
+from hwbench.studies.adaptation import job
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-
-with job_log(smk.log[0]) as log:
-    p = smk.params
-    splits, classes = base.load_job_splits(
-        smk.input.images, smk.input.split, p.charsets, smk.threads
+with job_log(snakemake.log[0]) as log:
+    p = snakemake.params
+    splits, classes = job.load_job_splits(
+        snakemake.input.images, snakemake.input.split, p.charsets, snakemake.threads
     )
     log.info(
         "%s: %d classes; train %d, val %d, app %d images",
-        smk.wildcards.dataset,
+        snakemake.wildcards.dataset,
         len(classes),
-        *(len(splits[s].y) for s in base.WRITER_SPLITS),
+        *(len(splits[s].y) for s in job.WRITER_SPLITS),
     )
-    result = base.train_base(
+    result = job.train_base(
         splits,
         len(classes),
-        Path(smk.output.eval).parent,
+        Path(snakemake.output.eval).parent,
         model_cfg=p.model,
         train=p.train,
         seed=p.seed,
     )
-    log.info("base CNN accuracy: %s", {k: v for k, v in result.items() if k.endswith("_acc")})
+    log.info("base CNN: %s", result["metrics"])

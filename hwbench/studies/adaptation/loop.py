@@ -1,7 +1,8 @@
-"""Writer adaptation of a frozen CNN (Čugurović, Nikolić, Novaković: "Learn the Way We Write").
+"""Writer adaptation of a frozen CNN (Čugurović, Nikolić, Novaković: "Learn the Way We Write"):
+the writing styles and the per-writer online loop (numpy; no torch).
 
-What is particular to this paper; the base CNN, its training, the features and the
-report come from the shared engine.
+The base CNN and its features are :mod:`hwbench.studies.adaptation.job`, the table and
+figure :mod:`hwbench.studies.adaptation.report`.
 
 1. Writing styles: k-means per class on the base CNN's 256-unit penultimate features of
    the train + val images, ``k = int(min(30, 1 + max(n / 1000, 4)))`` clusters for a
@@ -41,36 +42,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-KNN_KS = (2, 4, 6, 8, 10)  # the paper's KNN corrections
-QUALITY_KS = (1, 2, 3, 4, 5, 7, 8, 9, 10, 15)  # section 3.2's clustering check
-KNN_WEIGHTS = ("uniform", "distance")
-
-# Paper values (Table 3 and section 4.5), in percent where a rate.
-PAPER = {
-    "nist": {
-        "writers": 200,
-        "test_images": 81685,
-        "base_acc": 87.24,
-        "improved_acc": 89.60,
-        "gain": 2.36,
-        "upper_bound": 91.42,
-        "writers_improved": 167,
-        "writers_tied": 9,
-        "writers_worse": 24,
-    },
-    "deepwriting": {
-        "writers": 25,
-        "test_images": 37672,
-        "base_acc": 82.05,
-        "improved_acc": 84.77,
-        "gain": 2.72,
-        "upper_bound": 86.38,
-        "writers_improved": 24,
-        "writers_tied": 0,
-        "writers_worse": 1,
-    },
-}
-
+from hwbench.studies.adaptation.spec import KNN_KS, KNN_WEIGHTS, QUALITY_KS
 
 # --------------------------------------------------------------------------- writing styles
 
@@ -583,78 +555,3 @@ def resample_diagnostics(records: pd.DataFrame, ks: Sequence[int] = KNN_KS) -> p
             }
         )
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------- the report
-
-TABLE_KEYS = ["dataset", "knn_weights"]
-RATE_METRICS = ["base_acc", "improved_acc", "gain", "upper_bound"]
-COUNT_METRICS = ["writers", "test_images", "writers_improved", "writers_tied", "writers_worse"]
-DIAG_METRICS = [
-    "knn_any",
-    "knn_chosen",
-    "changed",
-    "fixed",
-    "broken",
-    "base_acc_knn_any",
-    "base_acc_no_knn",
-]
-PAPER_RESAMPLES = 10  # the paper's counts of test images are totals over 10 resamples
-
-
-def paper_value(paper: str | None, metric: str) -> float:
-    """The paper's value of ``metric`` for its dataset ``paper`` (NaN where none).
-
-    Test images are per resample, as ours: the paper's total over its 10 resamples / 10.
-    """
-    if paper is None or metric not in PAPER[paper]:
-        return np.nan
-    value = float(PAPER[paper][metric])
-    return value / PAPER_RESAMPLES if metric == "test_images" else value
-
-
-def adaptation_table(
-    scores: pd.DataFrame, papers: dict[str, str | None]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Aggregate per-resample scores (:func:`resample_scores` plus dataset, knn_weights)
-    over resamples; the paper's values beside. Returns (numbers, display table)."""
-    from hwbench import report
-
-    metrics = COUNT_METRICS[:2] + RATE_METRICS + COUNT_METRICS[2:]
-    agg = report.aggregate(scores, TABLE_KEYS, metrics, seed_col="resample")
-    for m in metrics:
-        paper = agg[TABLE_KEYS].copy()
-        paper["paper"] = [paper_value(papers.get(d), m) for d in agg["dataset"]]
-        agg = report.join_paper(agg, paper, TABLE_KEYS, m)
-    rates = report.format_table(agg, TABLE_KEYS, RATE_METRICS, digits=2)
-    counts = report.format_table(agg, TABLE_KEYS, COUNT_METRICS, digits=1)
-    display = agg[TABLE_KEYS].copy()
-    display["resamples"] = agg["base_acc_n"].astype(int)
-    for m in metrics:
-        src = rates if m in RATE_METRICS else counts
-        for col in (m, f"{m}_paper", f"{m}_diff"):
-            display[col] = src[col]
-    return agg, display
-
-
-def writer_figure(records: Sequence[pd.DataFrame], path, ks: Sequence[int] = KNN_KS) -> None:
-    """Per writer (pooled over resamples): base vs adapted accuracy, one panel per run.
-
-    ``records``: :func:`run_adaptation` frames with ``dataset`` and ``knn_weights``
-    columns. Points above the diagonal are writers adaptation helped.
-    """
-    from hwbench import report
-
-    fig, axes = report.new_figure(
-        1, len(records), figsize=(4 * len(records), 4), squeeze=False, sharey=True
-    )
-    for ax, rec in zip(axes[0], records, strict=True):
-        w = writer_scores(rec.assign(resample=0), ks)
-        ax.plot([0, 1], [0, 1], color="0.7", lw=1)
-        ax.scatter(w["base_acc"], w["improved_acc"], s=14)
-        ax.set_title(f"{rec['dataset'].iloc[0]}, {rec['knn_weights'].iloc[0]} KNN")
-        ax.set_xlabel("base CNN accuracy per writer")
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-    axes[0][0].set_ylabel("adapted accuracy per writer")
-    report.save_figure(fig, path)

@@ -1,9 +1,9 @@
-"""The adaptation study's frozen base CNN: its data, training and features.
+"""The adaptation study's jobs that need torch: the frozen base CNN and its features.
 
-The torch half of the study, kept apart from :mod:`hwbench.studies.adaptation` (numpy
-only) so the per-writer loop starts without torch. Training is the shared engine's
-:func:`hwbench.engine.fit`; this module only picks the data (the writer split, the
-configured classes) and writes the features the styles and the loop need.
+Kept apart from :mod:`hwbench.studies.adaptation.loop` (numpy only) so the per-writer
+loop starts without torch. Training is the shared engine's :func:`hwbench.engine.fit`;
+this module only picks the data (the writer split, the configured classes, through
+:func:`hwbench.data.select`) and writes the features the styles and the loop need.
 """
 
 from __future__ import annotations
@@ -16,15 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwbench import charsets as cs
 from hwbench import engine
-from hwbench.data import input_options, to_model_input
+from hwbench.data import charset_classes, input_options, select, to_model_input
 from hwbench.metrics import accuracy
 from hwbench.models import model_from_config
-from hwbench.store import atomic_path, load_processed, read_split, write_json
-
-WRITER_SPLITS = ("train", "val", "app")  # split names of the `writer` scheme
-BASE_MODEL = {"name": "base_cnn"}  # the paper's network (hwbench.models)
+from hwbench.store import atomic_path, load_processed, read_split
+from hwbench.studies.adaptation.spec import BASE_MODEL, WRITER_SPLITS
 
 
 @dataclass
@@ -37,19 +34,17 @@ class SplitArrays:
     writer: np.ndarray  # writer ids (str)
 
 
-def class_labels(labels: np.ndarray, charsets: Sequence[str] | None = None) -> np.ndarray:
-    """The dataset labels the study keeps, sorted: those of ``charsets`` (global ids of
-    the synthetic data) or every label present."""
-    labels = np.unique(np.asarray(labels))
-    if charsets:
-        keep = np.zeros(len(labels), bool)
-        for name in cs.check_charsets(charsets):
-            ids = cs.label_range(name)
-            keep |= (labels >= ids.start) & (labels < ids.stop)
-        labels = labels[keep]
-        if len(labels) == 0:
-            raise ValueError(f"no images of charsets {list(charsets)} in this dataset")
-    return labels
+def kept_classes(meta, charsets: Sequence[str] | None, where: str) -> list[str]:
+    """The label names the study keeps, in label order: those of ``charsets`` present
+    in the dataset, or every class present."""
+    present = meta.drop_duplicates("label").sort_values("label")["label_name"].astype(str)
+    if not charsets:
+        return present.tolist()
+    wanted = set(charset_classes(charsets))
+    kept = [c for c in present if c in wanted]
+    if not kept:
+        raise ValueError(f"{where}: no images of charsets {list(charsets)}")
+    return kept
 
 
 def load_writer_splits(
@@ -63,30 +58,20 @@ def load_writer_splits(
     """
     data = load_processed(processed_dir)
     split = read_split(writer_csv)
-    names = set(split["split"])
-    missing = [s for s in WRITER_SPLITS if s not in names]
+    missing = [s for s in WRITER_SPLITS if s not in set(split["split"])]
     if missing:
         raise ValueError(
             f"{writer_csv}: no {missing} rows; the adaptation study needs the writer scheme's "
-            f"train/val/app split (it has {sorted(names)})"
+            f"train/val/app split (it has {sorted(set(split['split']))})"
         )
-    labels = data.meta["label"].to_numpy()
-    classes = class_labels(labels, charsets)
-    local = np.full(int(labels.max()) + 1, -1, np.int64)
-    local[classes] = np.arange(len(classes))
+    classes = kept_classes(data.meta, charsets, str(processed_dir))
     out = {}
     for name in WRITER_SPLITS:
-        index = split.loc[split["split"] == name, "index"].to_numpy()
-        index = np.sort(index[local[labels[index]] >= 0])
-        if len(index) == 0:
-            raise ValueError(f"{writer_csv}: split {name!r} has no images of the kept classes")
-        out[name] = SplitArrays(
-            x=torch.from_numpy(np.ascontiguousarray(data.images[index])),
-            y=local[labels[index]],
-            index=index,
-            writer=data.meta["writer"].astype(str).to_numpy()[index],
-        )
-    return out, classes
+        part = select(data, split, [name], classes=classes, where=f"{writer_csv} ({name})")
+        x, _ = part.tensors()
+        out[name] = SplitArrays(x, part.labels, part.index, part.writers)
+    label_of = data.meta.drop_duplicates("label_name").set_index("label_name")["label"]
+    return out, label_of.loc[classes].to_numpy()
 
 
 def load_job_splits(
@@ -115,28 +100,41 @@ def train_base(
     """Train the base CNN on train, validated on val, with the shared engine.
 
     Writes the engine's files into ``run_dir`` (metrics.csv, checkpoint, model.pt,
-    best.pt) and ``eval.json``: the accuracy of the kept weights (best val loss) on
-    train, val and app, like the paper's section 4.4.2. Returns that dict.
+    best.pt) and ``eval.json`` (the engine's result record): the accuracy of the kept
+    weights (best val loss) on train, val and app, like the paper's section 4.4.2, and
+    the split sizes. Returns that record.
     """
     device = engine.pick_device() if device is None else torch.device(device)
     engine.seed_everything(seed)
     cfg = engine.TrainConfig.from_dict(dict(train or {}), seed=seed)
     model = model_from_config(model_cfg, num_classes)
     data = {name: _data(part, device, model_cfg) for name, part in splits.items()}
-    engine.fit(model, data["train"], cfg, run_dir, eval_sets={"val": data["val"]}, device=device)
-    load_weights(model, run_dir)
-    model.to(device).eval()
-    result = {
+    result = engine.fit(
+        model,
+        data["train"],
+        cfg,
+        run_dir,
+        eval_sets={"val": data["val"]},
+        device=device,
+        fingerprint={"model": dict(model_cfg), "num_classes": num_classes},
+        restore="best",
+    )
+    model.eval()
+    metrics = {
         f"{name}_acc": accuracy(
             part["y"].cpu().numpy(), engine.predict(model, part["x"]).argmax(1).cpu().numpy()
         )
         for name, part in data.items()
     }
-    result.update(
-        model=dict(model_cfg), num_classes=num_classes, device=engine.device_description(device)
+    metrics.update({f"{name}_images": len(part["y"]) for name, part in data.items()})
+    metrics.update({f"{name}_writers": len(set(part.writer)) for name, part in splits.items()})
+    return engine.write_result(
+        Path(run_dir) / "eval.json",
+        result,
+        metrics,
+        model=dict(model_cfg),
+        num_classes=num_classes,
     )
-    write_json(Path(run_dir) / "eval.json", result)
-    return result
 
 
 def weights_file(run_dir: str | os.PathLike) -> Path:
@@ -144,11 +142,6 @@ def weights_file(run_dir: str | os.PathLike) -> Path:
     run_dir = Path(run_dir)
     best = run_dir / engine.BEST_MODEL
     return best if best.exists() else run_dir / engine.FINAL_MODEL
-
-
-def load_weights(model: torch.nn.Module, run_dir: str | os.PathLike) -> None:
-    state = torch.load(weights_file(run_dir), map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
 
 
 def extract_features(
@@ -169,7 +162,7 @@ def extract_features(
     """
     device = engine.pick_device() if device is None else torch.device(device)
     model = model_from_config(model_cfg, len(classes))
-    load_weights(model, run_dir)
+    engine.load_weights(model, weights_file(run_dir))
     model.to(device).eval()
     arrays: dict[str, np.ndarray] = {"classes": np.asarray(classes)}
     for name, part in splits.items():

@@ -36,6 +36,7 @@ SETS = {
     "s2": {"paper_set": 2, "source": "a", "target": "c"},
     "s3": {"paper_set": 3, "source": "a", "target": "d"},
     "extra": {"paper_set": None, "source": "a", "target": "b"},
+    "lonely": {"paper_set": 1, "source": "a", "target": "b"},
 }
 
 # Test F1 per epoch of each run: (set, mode, seed) -> history.
@@ -61,8 +62,9 @@ RUNS = {
     ("s3", "control", 0): [0.50, 0.60],
     ("s3", "frozen", 0): [0.45, 0.58],
     ("s3", "finetuned", 0): [0.40, 0.55],
-    # no paper set
+    # no paper set; a paper set with one mode only
     ("extra", "control", 0): [0.90],
+    ("lonely", "frozen", 7): [0.20, 0.30],
 }
 
 COLUMNS = [
@@ -132,6 +134,10 @@ EXPECTED = [
     # no paper set: nothing from the paper, nothing checked; one epoch: no epoch-2 F1
     ["extra", "extra", "", "control", 1, "0.900", "", "0.900",
      "", "", "1.0", "", "", "1.0", "0.900", "", "", ""],
+    # frozen alone: the check has nothing to compare with
+    ["lonely", "set 1: lonely", 1, "frozen", 1, "0.200", "0.300", "0.300",
+     "", "", "2.0", "", "", "2.0", "0.300",
+     "worst of the three; still improving at epoch 20", FROZEN_CHECK, ""],
 ]  # fmt: skip
 
 
@@ -248,6 +254,7 @@ def test_titles_and_the_per_class_set():
         "s2": "set 2: s2",
         "s3": "set 3: s3",
         "extra": "extra",
+        "lonely": "set 1: lonely",
     }
     assert rp.per_class_set(SETS) == "s2"
     assert rp.per_class_set({"s1": SETS["s1"]}) == "s1"

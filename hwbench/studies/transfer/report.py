@@ -188,9 +188,12 @@ def transfer_table(
     keys = ["set", "paper_set", "mode"]
     agg = report.aggregate(runs, keys, SUMMARY_METRICS)
     paper = paper_frame()
+    # The paper's values per set x mode: several sets may stand for the same paper set
+    # (e.g. two sources for set 1), so join on the set, not on the paper set.
+    per_set = runs[["set", "paper_set"]].drop_duplicates().merge(paper, on="paper_set")
     for metric in ("peak_f1", "peak_epoch"):
         agg = report.join_paper(
-            agg, paper.rename(columns={metric: "paper"}), ["paper_set", "mode"], metric
+            agg, per_set.rename(columns={metric: "paper"}), ["set", "mode"], metric
         )
     shown = report.format_table(agg, keys, F1_METRICS, digits=3)
     epochs = report.format_table(agg, keys, EPOCH_METRICS, digits=1)

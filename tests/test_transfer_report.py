@@ -198,6 +198,9 @@ def test_set1_findings_fail_when_the_runs_disagree():
     runs = {("s1", "control", 0): [0.5, 0.9, 0.9], ("s1", "finetuned", 0): [0.6, 0.95, 0.905]}
     got = check_rows(runs, {"s1": SETS["s1"]})
     assert got[("s1", "control")][1] == "yes" and got[("s1", "fine-tuned")][1] == "yes"
+    # one run each (sd undefined, counted as 0): 0.03 apart is more than the 0.01 floor
+    runs = {("s1", "control", 0): [0.5, 0.9, 0.9], ("s1", "finetuned", 0): [0.6, 0.95, 0.93]}
+    assert check_rows(runs, {"s1": SETS["s1"]})[("s1", "control")][1] == "no"
     # control alone: nothing to compare with
     got = check_rows({("s1", "control", 0): [0.5, 0.9]}, {"s1": SETS["s1"]})
     assert got[("s1", "control")] == (

@@ -1,19 +1,26 @@
-"""The transfer study: tasks, transfer modes, early stop, metrics, table, DAG, end to end."""
+"""The transfer study: tasks, transfer modes, early stop, metrics, plan, DAG, end to end.
+
+The table and figures from hand-made records: tests/test_transfer_report.py.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.metrics import f1_score
 
 from hwbench.store import Processed
-from hwbench.studies import transfer as tr
+from hwbench.studies.transfer import job as tr
+from hwbench.studies.transfer import plan as tp
+from hwbench.studies.transfer import spec
 from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
 
 MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "none"}
@@ -123,7 +130,8 @@ def test_select_task_from_split_file_and_errors():
 # --- transfer modes ------------------------------------------------------------------
 
 
-def source_model(classes, seed=0):
+def source_model(classes, path, seed=0) -> dict:
+    """A source model saved to ``path`` as the engine saves model.pt; its state."""
     torch.manual_seed(seed)
     model, _ = tr.transfer_model("control", MODEL, classes)
     with torch.no_grad():  # non-trivial BatchNorm statistics, as after pre-training
@@ -131,31 +139,50 @@ def source_model(classes, seed=0):
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-1, 1)
                 m.running_var.uniform_(0.5, 2)
-    return model
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.save(state, path)
+    return state
 
 
-def test_shared_head_keeps_source_rows_of_shared_classes():
+def test_shared_head_keeps_source_rows_of_shared_classes(tmp_path):
     digits = tr.task_classes(["latin_digits"])
     both = tr.task_classes(["latin_digits", "latin_letters"])
-    src = source_model(digits)
-    state = {k: v.clone() for k, v in src.state_dict().items()}
+    path = tmp_path / "model.pt"
+    state = source_model(digits, path)
     torch.manual_seed(1)
-    model, trainable = tr.transfer_model("finetuned", MODEL, both, state, digits, "shared")
+    model, trainable = tr.transfer_model("finetuned", MODEL, both, path, digits, "shared")
     assert trainable is None and model.head.out_features == 62
     assert torch.equal(model.head.weight[:10], state["head.weight"])
     assert torch.equal(model.head.bias[:10], state["head.bias"])
     assert torch.equal(model.body[0].weight, state["body.0.weight"])
     # same classes: the whole source model, head included
-    same, _ = tr.transfer_model("frozen", MODEL, digits, state, digits, "shared")
+    same, _ = tr.transfer_model("frozen", MODEL, digits, path, digits, "shared")
     for k, v in same.state_dict().items():
         assert torch.equal(v, state[k]), k
     # letters share nothing with digits; fresh never copies
-    letters, _ = tr.transfer_model("frozen", MODEL, both[10:], state, digits, "shared")
-    fresh, _ = tr.transfer_model("frozen", MODEL, digits, state, digits, "fresh")
+    letters, _ = tr.transfer_model("frozen", MODEL, both[10:], path, digits, "shared")
+    fresh, _ = tr.transfer_model("frozen", MODEL, digits, path, digits, "fresh")
     assert not torch.equal(fresh.head.weight, state["head.weight"])
     assert letters.head.out_features == 52
     with pytest.raises(ValueError, match="needs the source"):
         tr.transfer_model("frozen", MODEL, digits)
+    with pytest.raises(ValueError, match="head_init='copy'"):
+        tr.transfer_model("frozen", MODEL, digits, path, digits, "copy")
+    with pytest.raises(ValueError, match="model.pt does not fit the model config with 52"):
+        tr.transfer_model("frozen", MODEL, digits, path, both[10:], "shared")
+
+
+def test_source_model_is_loaded_weights_only(tmp_path):
+    """A source file carrying a pickled object is refused, naming the file (no code runs)."""
+    from hwbench.engine import CheckpointError
+
+    digits = tr.task_classes(["latin_digits"])
+    path = tmp_path / "model.pt"
+    source_model(digits, path)
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "extra": pd.Timestamp("2020-01-01")}, path)
+    with pytest.raises(CheckpointError, match="model.pt: not a readable weights-only"):
+        tr.transfer_model("frozen", MODEL, digits, path, digits)
 
 
 def tiny_task(classes, n=64, seed=0) -> tr.TaskData:
@@ -168,12 +195,12 @@ def tiny_task(classes, n=64, seed=0) -> tr.TaskData:
 def test_frozen_step_changes_only_the_final_layer_and_keeps_bn_statistics(tmp_path):
     digits = tr.task_classes(["latin_digits"])
     letters = tr.task_classes(["latin_letters"])
-    state = {k: v.clone() for k, v in source_model(digits).state_dict().items()}
+    source_model(digits, tmp_path / "model.pt")
     torch.manual_seed(0)
-    model, trainable = tr.transfer_model("frozen", MODEL, letters, state, digits)
+    model, trainable = tr.transfer_model("frozen", MODEL, letters, tmp_path / "model.pt", digits)
     assert trainable == ["head"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    tr.train_run(model, trainable, tiny_task(letters), MODEL, TRAIN, 0, tmp_path, "cpu")
+    tr.train_run(model, trainable, tiny_task(letters), MODEL, TRAIN, 0, tmp_path / "run", "cpu")
     after = model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"head.weight", "head.bias"}
@@ -183,11 +210,11 @@ def test_frozen_step_changes_only_the_final_layer_and_keeps_bn_statistics(tmp_pa
 
 def test_finetuned_step_changes_every_layer(tmp_path):
     digits = tr.task_classes(["latin_digits"])
-    state = {k: v.clone() for k, v in source_model(digits).state_dict().items()}
+    state = source_model(digits, tmp_path / "model.pt")
     torch.manual_seed(0)
-    model, trainable = tr.transfer_model("finetuned", MODEL, digits, state, digits)
+    model, trainable = tr.transfer_model("finetuned", MODEL, digits, tmp_path / "model.pt", digits)
     before = {k: v.clone() for k, v in model.named_parameters()}
-    tr.train_run(model, trainable, tiny_task(digits), MODEL, TRAIN, 0, tmp_path, "cpu")
+    tr.train_run(model, trainable, tiny_task(digits), MODEL, TRAIN, 0, tmp_path / "run", "cpu")
     unchanged = [k for k, v in model.named_parameters() if torch.equal(before[k], v)]
     assert unchanged == []
     bn_mean = model.body[1].running_mean
@@ -200,10 +227,11 @@ def test_rerun_with_another_source_model_trains_again(tmp_path):
     task = tiny_task(digits)
 
     def run(source_seed):
-        state = source_model(digits, seed=source_seed).state_dict()
+        path = tmp_path / f"source{source_seed}.pt"
+        source_model(digits, path, seed=source_seed)
         torch.manual_seed(0)
-        model, trainable = tr.transfer_model("finetuned", MODEL, digits, state, digits)
-        tr.train_run(model, trainable, task, MODEL, TRAIN, 0, tmp_path, "cpu")
+        model, trainable = tr.transfer_model("finetuned", MODEL, digits, path, digits)
+        tr.train_run(model, trainable, task, MODEL, TRAIN, 0, tmp_path / "run", "cpu")
         return model.head.weight.detach().clone()
 
     first = run(0)
@@ -239,11 +267,17 @@ def test_fit_stops_on_a_flat_test_loss(tmp_path):
     torch.manual_seed(0)
     model, _ = tr.transfer_model("control", MODEL, digits)
     flat = {**TRAIN, "epochs": 5, "lr": 1e-12, "stop_eps": 1e-5}
-    out = tr.train_run(model, ["head"], tiny_task(digits), MODEL, flat, 0, tmp_path, "cpu")
-    assert out["summary"]["epochs_run"] == 2 and out["stop_reason"] == "plateau"
+    result, metrics = tr.train_run(
+        model, ["head"], tiny_task(digits), MODEL, flat, 0, tmp_path, "cpu"
+    )
+    assert len(result.history) == 2 and result.stop_reason == "plateau"
+    assert [row["epoch"] for row in metrics["history"]] == [1, 2]
+    assert metrics["classes"] == digits and (metrics["n_train"], metrics["n_test"]) == (64, 32)
     never = {**flat, "stop_eps": None}
-    out = tr.train_run(model, ["head"], tiny_task(digits), MODEL, never, 0, tmp_path / "b", "cpu")
-    assert out["summary"]["epochs_run"] == 5
+    result, _ = tr.train_run(
+        model, ["head"], tiny_task(digits), MODEL, never, 0, tmp_path / "b", "cpu"
+    )
+    assert len(result.history) == 5 and result.stop_reason == "epochs"
 
 
 # --- metrics -------------------------------------------------------------------------
@@ -261,94 +295,117 @@ def test_epoch_metrics_macro_f1_equals_sklearn_and_per_class_accuracy():
     assert per_class == pytest.approx([1 / 2, 2 / 3, 1 / 2, 2 / 3])
 
 
-def test_run_summary_values():
-    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "test_f1": [0.5, 0.7, 0.9, 0.8]})
-    assert tr.run_summary(history) == {
-        "f1_epoch1": 0.5,
-        "f1_epoch2": 0.7,
-        "peak_f1": 0.9,
-        "peak_epoch": 3,
-        "final_f1": 0.8,
-        "epochs_run": 4,
+# --- plan (torch-free) ----------------------------------------------------------------
+
+
+def test_plan_imports_no_torch():
+    code = "import sys, hwbench.studies.transfer.plan; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_spec_source_split_is_the_data_modules():
+    from hwbench import data
+
+    assert spec.SOURCE_SPLIT == data.SOURCE_SPLIT
+
+
+def tr_config(**changes) -> dict:
+    """The embedded default's transfer section with ``changes``."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["transfer"]
+    return {**config, **changes}
+
+
+def test_check_config_names_the_bad_key():
+    tp.check_config(tr_config())
+    bad_set = tr_config(sets={"s": {"source": "digits_a", "target": "nope", "paper_set": 1}})
+    with pytest.raises(ValueError, match=r"transfer.sets.s.target = 'nope' is not a task"):
+        tp.check_config(bad_set)
+    with pytest.raises(ValueError, match=r"transfer.per_class_set = 'x' is not a set"):
+        tp.check_config(tr_config(per_class_set="x"))
+    tasks = tr_config()["tasks"]
+    overlap = {"scheme": "writer", "train": ["train", "val"], "test": ["val", "app"]}
+    bad_split = tr_config(tasks={**tasks, "all_b": {**tasks["all_b"], "split": overlap}})
+    with pytest.raises(ValueError, match=r"tasks.all_b.split: splits \['val'\] are both"):
+        tp.check_config(bad_split)
+
+
+def test_task_inputs_read_a_split_file_only_for_split_file_schemes():
+    tr_cfg = tr_config()
+    assert tp.task_inputs(tr_cfg, "digits_a") == {
+        "images": "data/processed/synth_writers_a/images.npy",
+        "meta": "data/processed/synth_writers_a/meta.csv",
+        "split": "data/splits/synth_writers_a/stratified.csv",
     }
-    one = tr.run_summary(pd.DataFrame({"epoch": [1], "test_f1": [0.4]}))
-    assert math.isnan(one["f1_epoch2"]) and one["epochs_run"] == 1
-
-
-# --- table ---------------------------------------------------------------------------
-
-
-def fake_eval(set_name, mode, seed, f1s):
-    history = [{"epoch": i + 1, "test_f1": v} for i, v in enumerate(f1s)]
-    return {
-        "set": set_name,
-        "mode": mode,
-        "seed": seed,
-        "summary": tr.run_summary(pd.DataFrame(history)),
-        "history": history,
+    own = {
+        "dataset": "nist",
+        "charsets": ["latin_digits"],
+        "split": {"scheme": "source_split", "test": ["hsf_4"]},
+    }
+    assert tp.task_inputs({"tasks": {"n": own}}, "n") == {
+        "images": "data/processed/nist/images.npy",
+        "meta": "data/processed/nist/meta.csv",
     }
 
 
-SETS = {
-    "digits": {"paper_set": 1, "source": "a", "target": "b", "title": "1: A -> B"},
-    "letters": {"paper_set": 3, "source": "a", "target": "c"},
-}
+def test_train_inputs_and_params_per_mode():
+    tr_cfg = tr_config()
+    target = tp.task_inputs(tr_cfg, "all_b")
+    assert tp.train_inputs(tr_cfg, "digits_letters", "control", "3") == target
+    source = "results/transfer/sources/digits_a/seed3"
+    for mode in ("frozen", "finetuned"):
+        assert tp.train_inputs(tr_cfg, "digits_letters", mode, "3") == {
+            **target,
+            "source_model": f"{source}/model.pt",
+            "source_eval": f"{source}/eval.json",
+        }
+    control = tp.train_params(tr_cfg, "letters", "control")
+    assert control == {
+        "target": tr_cfg["tasks"]["letters_b"],
+        "model": tr_cfg["model"],
+        "train": tr_cfg["train"],
+    }
+    assert tp.train_params(tr_cfg, "letters", "frozen") == {**control, "head_init": "shared"}
+    assert tp.source_params(tr_cfg, "digits_a") == {
+        "task": tr_cfg["tasks"]["digits_a"],
+        "model": tr_cfg["model"],
+        "train": tr_cfg["train"],
+    }
 
 
-def test_transfer_table_values_paper_and_checks():
-    evals = [
-        fake_eval("digits", "control", 0, [0.6, 0.8, 0.9]),
-        fake_eval("digits", "control", 1, [0.7, 0.8, 0.95]),
-        fake_eval("digits", "finetuned", 0, [0.8, 0.9, 0.92]),
-        fake_eval("digits", "finetuned", 1, [0.8, 0.9, 0.94]),
-        fake_eval("digits", "frozen", 0, [0.5, 0.6, 0.7]),
-        fake_eval("digits", "frozen", 1, [0.5, 0.6, 0.6]),
-        fake_eval("letters", "finetuned", 0, [0.3, 0.5]),
-        fake_eval("letters", "control", 0, [0.2, 0.6]),
-        fake_eval("letters", "frozen", 0, [0.1, 0.7]),
+def test_runs_sources_datasets_and_report_files():
+    tr_cfg = tr_config(seeds=[0, 5])
+    runs = tp.runs(tr_cfg)
+    assert len(runs) == 3 * 3 * 2 and len(set(runs)) == len(runs)
+    assert runs[:3] == [
+        "results/transfer/sets/digits/control/seed0",
+        "results/transfer/sets/digits/control/seed5",
+        "results/transfer/sets/digits/frozen/seed0",
     ]
-    table, agg = tr.transfer_table(evals, SETS)
-    rows = table.set_index(["set", "mode"])
-    assert list(table["mode"]) == ["control", "frozen", "fine-tuned"] * 2
-    assert list(table["title"]) == ["1: A -> B"] * 3 + ["set 3: letters"] * 3
-    ctrl = rows.loc[("digits", "control")]
-    assert ctrl["f1_epoch1"] == f"0.650 ± {np.std([0.6, 0.7], ddof=1):.3f}"
-    assert ctrl["peak_f1"] == "0.925 ± 0.035"
-    assert ctrl["peak_f1_paper"] == "0.980" and ctrl["peak_f1_diff"] == "-0.055"
-    assert ctrl["n"] == 2 and ctrl["epochs_run"] == "3.0 ± 0.0"
-    assert rows.loc[("letters", "frozen"), "peak_f1_paper"] == "0.580"
-    assert rows.loc[("letters", "frozen"), "f1_epoch2"] == "0.700"  # one run: no sd
-    # findings: fine-tuned above control after epochs 1 and 2 (0.8 > 0.65, 0.9 > 0.8)
-    assert rows.loc[("digits", "fine-tuned"), "agrees"] == "yes"
-    # final F1 control 0.925 vs fine-tuned 0.93: within max(sd, 0.01)
-    assert rows.loc[("digits", "control"), "agrees"] == "yes"
-    assert rows.loc[("digits", "frozen"), "agrees"] == "yes"
-    # set 3: frozen peak 0.7 above fine-tuned 0.5 -> not the worst; control 0.6 > 0.5
-    assert rows.loc[("letters", "frozen"), "agrees"] == "no"
-    assert rows.loc[("letters", "control"), "agrees"] == "yes"
-    assert "slightly below control" in rows.loc[("letters", "fine-tuned"), "paper_finding"]
-    assert agg.loc[0, "peak_f1_mean"] == pytest.approx(0.925)
+    # one source task serves all three sets: one source model per seed
+    assert tp.source_runs(tr_cfg) == [
+        "results/transfer/sources/digits_a/seed0",
+        "results/transfer/sources/digits_a/seed5",
+    ]
+    assert tp.datasets(tr_cfg) == ["synth_writers_a", "synth_writers_b", "synth_writers_b_digits"]
+    assert tp.report_evals(tr_cfg) == [f"{r}/eval.json" for r in runs]
+    assert len(tp.report_data(tr_cfg)) == 6
+    benchmarks = tp.report_benchmarks(tr_cfg)
+    assert benchmarks[0] == "benchmarks/jobs/transfer/sets/digits/control/seed0.tsv"
+    assert benchmarks[-1] == "benchmarks/jobs/transfer/sources/digits_a/seed5.tsv"
+    # the rules' log and benchmark patterns come from the same functions
+    assert tp.log_file(tp.SET_RUN) == "logs/transfer/sets/{set}/{mode}/seed{seed}.log"
+    assert (
+        tp.benchmark_file(tp.SOURCE_RUN) == "benchmarks/jobs/transfer/sources/{task}/seed{seed}.tsv"
+    )
+    assert tp.targets() == ["reports/transfer.csv"]
 
 
-def test_per_class_after_first_and_last_epoch():
-    def ev(seed, first, last):
-        hist = [
-            {"epoch": 1, "test_f1": 0, "test_class_acc_0": first[0], "test_class_acc_1": first[1]},
-            {"epoch": 2, "test_f1": 0, "test_class_acc_0": last[0], "test_class_acc_1": last[1]},
-        ]
-        return {"set": "s", "mode": "frozen", "seed": seed, "classes": ["0", "1"], "history": hist}
-
-    table = tr.per_class_after([ev(0, (0.0, 0.5), (1.0, 0.5)), ev(1, (0.5, 0.5), (1.0, 1.0))], "s")
-    assert table[("frozen", "first")].tolist() == [0.25, 0.5]
-    assert table[("frozen", "last")].tolist() == [1.0, 0.75]
-    assert tr.per_class_set(SETS) == "digits"
-    assert tr.per_class_set({**SETS, "x": {"paper_set": 2}}) == "x"
-
-
-def test_rule_file_modes_match_the_module():
-    text = (REPO / "workflow/rules/transfer.smk").read_text(encoding="utf-8")
-    modes = re.search(r"TR_MODES = (\[.*?\])", text).group(1)
-    assert json.loads(modes) == list(tr.MODES)
+def test_wildcard_constraints_match_only_the_names():
+    pattern = tp.one_of(spec.MODES)
+    assert [
+        m for m in ("control", "frozen", "finetuned", "fine", "frozenx") if re.fullmatch(pattern, m)
+    ] == list(spec.MODES)
+    assert re.fullmatch(tp.one_of(["a.b"]), "axb") is None
 
 
 # --- the DAG and an end-to-end run of the real Snakefile --------------------------------
@@ -404,37 +461,67 @@ def test_dag_trains_one_source_per_seed_for_both_transfer_modes(workdir):
             assert used == [model], j
 
 
+def mean_sd_cell(values) -> str:
+    """A table cell computed here, independently of hwbench.report: "mean ± sd" (ddof 1)."""
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+
+
 @pytest.mark.e2e
 def test_end_to_end_tiny_run_writes_the_table_and_figures(workdir):
-    write_config(workdir, TINY)
+    two_seeds = {**TINY, "transfer": {**TINY["transfer"], "seeds": [0, 1]}}
+    write_config(workdir, two_seeds)
     # two CPU training jobs at a time (the default profile allows one GPU job)
     run_snakemake(workdir, "reports/transfer.csv", "--resources", "gpu=2")
-    table = pd.read_csv(workdir / "reports/transfer.csv", keep_default_na=False)
+    table = pd.read_csv(workdir / "reports/transfer.csv", keep_default_na=False, dtype=str)
     assert list(table["set"]) == ["digits"] * 3 + ["digits_letters"] * 3 + ["letters"] * 3
     assert list(table["mode"]) == ["control", "frozen", "fine-tuned"] * 3
-    for col in ("f1_epoch1", "f1_epoch2", "peak_f1", "final_f1", "epochs_run"):
-        assert all(re.fullmatch(r"\d\.\d+", v) for v in table[col].astype(str)), col
-    assert (table["n"] == 1).all()
+    assert (table["n"] == "2").all()
     assert table["paper_finding"].str.len().gt(0).all()
+    # every row's peak and final F1 cell is the mean ± sd over seeds of the runs' eval.json
+    for row in table.itertuples():
+        mode = {"fine-tuned": "finetuned"}.get(row.mode, row.mode)
+        f1s = []
+        for seed in (0, 1):
+            path = workdir / f"results/transfer/sets/{row.set}/{mode}/seed{seed}/eval.json"
+            record = json.loads(path.read_text())
+            assert (record["set"], record["mode"], record["seed"]) == (row.set, mode, seed)
+            f1s.append([h["test_f1"] for h in record["metrics"]["history"]])
+        assert row.peak_f1 == mean_sd_cell([max(f) for f in f1s]), row
+        assert row.final_f1 == mean_sd_cell([f[-1] for f in f1s]), row
+        assert row.f1_epoch1 == mean_sd_cell([f[0] for f in f1s]), row
     for png in ("transfer_f1", "transfer_per_class", "transfer_frozen"):
         assert (workdir / f"reports/{png}.png").stat().st_size > 10_000
     prov = json.loads((workdir / "reports/transfer.json").read_text())
     assert any("synth_writers_b/images.npy" in p for p in prov["datasets"])
+    assert len(prov["job_devices"]) == 18 and all(
+        d.startswith("cpu") for d in prov["job_devices"].values()
+    )
     ev = json.loads(
         (workdir / "results/transfer/sets/digits_letters/frozen/seed0/eval.json").read_text()
     )
-    assert len(ev["classes"]) == 62 and ev["source_classes"] == list("0123456789")
-    assert {"train_loss", "test_loss", "test_f1", "test_class_acc_z"} <= set(ev["history"][0])
+    metrics = ev["metrics"]
+    assert len(metrics["classes"]) == 62 and metrics["source_classes"] == list("0123456789")
+    assert metrics["source_model"].endswith("sources/digits_a/seed0/model.pt")
+    assert {"train_loss", "test_loss", "test_f1", "test_class_acc_z"} <= set(metrics["history"][0])
+    assert ev["fit"]["epochs_run"] == len(metrics["history"]) and ev["fit"]["device"].startswith(
+        "cpu"
+    )
+    source = json.loads((workdir / "results/transfer/sources/digits_a/seed1/eval.json").read_text())
+    assert (source["task"], source["role"], source["seed"]) == ("digits_a", "source", 1)
+    assert source["metrics"]["classes"] == list("0123456789")
     # nothing left to do; adding a seed trains only that seed; head_init touches no control
     assert planned_jobs(workdir, "reports/transfer.csv") == {}
-    write_config(workdir, {**TINY, "transfer": {**TINY["transfer"], "seeds": [0, 1]}})
+    three_seeds = {**TINY, "transfer": {**TINY["transfer"], "seeds": [0, 1, 2]}}
+    write_config(workdir, three_seeds)
     assert planned_jobs(workdir, "reports/transfer.csv") == {
         "transfer_source": 1,
         "transfer_train": 9,
         "transfer_report": 1,
     }
-    write_config(workdir, {**TINY, "transfer": {**TINY["transfer"], "head_init": "fresh"}})
+    write_config(
+        workdir, {**two_seeds, "transfer": {**two_seeds["transfer"], "head_init": "fresh"}}
+    )
     assert planned_jobs(workdir, "reports/transfer.csv") == {
-        "transfer_train": 6,
+        "transfer_train": 12,
         "transfer_report": 1,
     }

@@ -1,33 +1,11 @@
 # The transfer study (docs/transfer.md): reports/transfer.csv and its figures.
-#
-# Per seed: one source model per source task (transfer_source), saved as model.pt;
-# per set x mode one training job (transfer_train). The frozen and fine-tuned jobs of
-# a seed list that source model.pt as an input, so the DAG trains it once and both
-# start from the same file; control jobs do not depend on it. Each job's params hold
-# only what it uses: a change to the target task reruns that set's jobs, a change to
-# the source task reruns the source model and the jobs that start from it.
-
-
-include: "functions/transfer.smk"
-
+# hwbench/studies/transfer/plan.py holds the runs, each job's inputs and params.
+from hwbench.studies.transfer import plan as tr_plan
+from hwbench.studies.transfer import spec as tr_spec
 
 TR = config["transfer"]
-TR_MODES = ["control", "frozen", "finetuned"]  # hwbench.studies.transfer.MODES (tested)
-TR_SPLIT_FILES = ["stratified", "writer"]  # schemes read from data/splits/
-TR_TRAIN_CODE = hw(
-    "studies/transfer.py",
-    "engine.py",
-    "models.py",
-    "data.py",
-    "metrics.py",
-    "store.py",
-    "charsets.py",
-    "logs.py",
-)
-
-
-tr_check_sets()
-ALL_TARGETS.append("reports/transfer.csv")
+tr_plan.check_config(TR)
+ALL_TARGETS.extend(tr_plan.targets())
 
 
 # model.pt and eval.json are written when the run has finished; metrics.csv and
@@ -35,17 +13,18 @@ ALL_TARGETS.append("reports/transfer.csv")
 # before a rerun, and the engine resumes an interrupted run from them).
 rule transfer_source:
     input:
-        unpack(lambda wildcards: tr_task_data(wildcards.task)),
+        unpack(lambda wildcards: tr_plan.task_inputs(TR, wildcards.task)),
         script=script_path("transfer_train.py"),
-        code=TR_TRAIN_CODE,
+        code=code("studies.transfer.job"),
     output:
-        model="results/transfer/sources/{task}/seed{seed}/model.pt",
-        eval="results/transfer/sources/{task}/seed{seed}/eval.json",
+        model=f"{tr_plan.SOURCE_RUN}/model.pt",
+        eval=f"{tr_plan.SOURCE_RUN}/eval.json",
     log:
-        "logs/transfer/sources/{task}/seed{seed}.log",
+        tr_plan.log_file(tr_plan.SOURCE_RUN),
     benchmark:
-        "benchmarks/jobs/transfer/sources/{task}/seed{seed}.tsv"
+        tr_plan.benchmark_file(tr_plan.SOURCE_RUN)
     wildcard_constraints:
+        task=tr_plan.one_of(TR["tasks"]),
         seed=r"\d+",
     conda:
         "../envs/hwbench.yaml"
@@ -55,26 +34,29 @@ rule transfer_source:
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
     params:
-        task=lambda wildcards: TR["tasks"][wildcards.task],
-        model=TR["model"],
-        train=TR["train"],
+        job=lambda wildcards: tr_plan.source_params(TR, wildcards.task),
     script:
         "../scripts/transfer_train.py"
 
 
 rule transfer_train:
     input:
-        unpack(tr_train_inputs),
+        unpack(
+            lambda wildcards: tr_plan.train_inputs(
+                TR, wildcards.set, wildcards.mode, wildcards.seed
+            )
+        ),
         script=script_path("transfer_train.py"),
-        code=TR_TRAIN_CODE,
+        code=code("studies.transfer.job"),
     output:
-        eval="results/transfer/sets/{set}/{mode}/seed{seed}/eval.json",
+        eval=f"{tr_plan.SET_RUN}/eval.json",
     log:
-        "logs/transfer/sets/{set}/{mode}/seed{seed}.log",
+        tr_plan.log_file(tr_plan.SET_RUN),
     benchmark:
-        "benchmarks/jobs/transfer/sets/{set}/{mode}/seed{seed}.tsv"
+        tr_plan.benchmark_file(tr_plan.SET_RUN)
     wildcard_constraints:
-        mode="|".join(TR_MODES),
+        set=tr_plan.one_of(TR["sets"]),
+        mode=tr_plan.one_of(tr_spec.MODES),
         seed=r"\d+",
     conda:
         "../envs/hwbench.yaml"
@@ -84,32 +66,19 @@ rule transfer_train:
         mem_mb=TR["resources"]["mem_mb"],
         runtime=TR["resources"]["runtime"],
     params:
-        job=tr_train_params,
+        job=lambda wildcards: tr_plan.train_params(TR, wildcards.set, wildcards.mode),
     script:
         "../scripts/transfer_train.py"
 
 
 rule transfer_report:
     input:
-        evals=[f"{run}/eval.json" for run in tr_runs()],
-        data=[
-            f"data/processed/{d}/{f}"
-            for d in tr_datasets()
-            for f in ("images.npy", "meta.csv")
-        ],
+        evals=tr_plan.report_evals(TR),
+        data=tr_plan.report_data(TR),
         script=script_path("transfer_report.py"),
-        code=hw(
-            "studies/transfer.py", "report.py", "store.py", "charsets.py", "logs.py"
-        ),
+        code=code("studies.transfer.report"),
     output:
-        csv="reports/transfer.csv",
-        html=report(
-            "reports/transfer.html",
-            caption="../report/transfer/table.rst",
-            category="transfer",
-        ),
-        md="reports/transfer.md",
-        json="reports/transfer.json",
+        **table_outputs("transfer", "transfer", "../report/transfer/table.rst"),
         f1=report(
             "reports/transfer_f1.png",
             caption="../report/transfer/f1.rst",
@@ -135,9 +104,7 @@ rule transfer_report:
         sets=TR["sets"],
         per_class_set=TR.get("per_class_set"),
         config=TR,
-        benchmarks=[
-            f"benchmarks/jobs/transfer/{run.removeprefix('results/transfer/')}.tsv"
-            for run in tr_runs() + tr_source_runs()
-        ],
+        benchmarks=tr_plan.report_benchmarks(TR),
+        repo=workflow.basedir,
     script:
         "../scripts/transfer_report.py"

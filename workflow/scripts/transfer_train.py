@@ -6,40 +6,46 @@ from pathlib import Path
 import torch
 
 from hwbench.logs import job_log
-from hwbench.store import write_json
-from hwbench.studies import transfer
+from hwbench.studies.transfer import job
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-
-with job_log(smk.log[0]) as log:
-    torch.set_num_threads(smk.threads)
-    seed = int(smk.wildcards.seed)
-    run_dir = Path(smk.output.eval).parent
-    processed = Path(smk.input.meta).parent
-    split_csv = smk.input.get("split")
-    if smk.rule == "transfer_source":
-        p = smk.params
-        out = transfer.source_job(processed, split_csv, p.task, p.model, p.train, seed, run_dir)
-        out |= {"task": smk.wildcards.task, "role": "source"}
-    else:
-        job = smk.params.job
-        mode = smk.wildcards.mode
-        source_eval = None
-        if mode != "control":
-            source_eval = json.loads(Path(smk.input.source_eval).read_text(encoding="utf-8"))
-        out = transfer.transfer_job(
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    seed = int(snakemake.wildcards.seed)
+    processed = Path(snakemake.input.meta).parent
+    split_csv = snakemake.input.get("split")
+    eval_path = snakemake.output.eval
+    if snakemake.rule == "transfer_source":
+        params = snakemake.params.job
+        record = job.source_job(
             processed,
             split_csv,
-            job["target"],
-            mode,
-            job["model"],
-            job["train"],
+            params["task"],
+            params["model"],
+            params["train"],
             seed,
-            run_dir,
-            source_model=smk.input.get("source_model"),
-            source_eval=source_eval,
-            head_init=job.get("head_init", "shared"),
+            eval_path,
+            task=snakemake.wildcards.task,
+            role="source",
         )
-        out |= {"set": smk.wildcards.set, "mode": mode}
-    write_json(smk.output.eval, out)
-    log.info("%s: %s", smk.output.eval, out["summary"])
+    else:
+        params = snakemake.params.job
+        mode = snakemake.wildcards.mode
+        source_eval = None
+        if mode != "control":
+            text = Path(snakemake.input.source_eval).read_text(encoding="utf-8")
+            source_eval = json.loads(text)
+        record = job.transfer_job(
+            processed,
+            split_csv,
+            params["target"],
+            mode,
+            params["model"],
+            params["train"],
+            seed,
+            eval_path,
+            source_model=snakemake.input.get("source_model"),
+            source_eval=source_eval,
+            head_init=params.get("head_init", "shared"),
+            set=snakemake.wildcards.set,
+        )
+    log.info("%s: final test F1 %.4f", eval_path, record["metrics"]["history"][-1]["test_f1"])

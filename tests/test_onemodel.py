@@ -15,7 +15,7 @@ from hwbench.report import aggregate
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
 from hwbench.store import save_processed
 from hwbench.studies.onemodel import job, plan
-from hwbench.studies.onemodel.job import Evaluator, PhocLoss, load_task_split
+from hwbench.studies.onemodel.job import Evaluator, PhocLoss, load_task_split, set_splits
 from hwbench.studies.onemodel.labels import (
     build_vocabulary,
     count_collisions,
@@ -379,7 +379,7 @@ def tiny_processed(tmp_path):
 def test_load_task_split_keeps_the_split_files_order_and_the_charset(tmp_path):
     images, split = tiny_processed(tmp_path)
     task = Task("arabic", "synth", charset="arabic_digits")
-    part = load_task_split(task, tmp_path / "processed", tmp_path / "split.csv", "test")
+    part = load_task_split(task, tmp_path / "processed", tmp_path / "split.csv", ["test"])
     order = [i for i in split["index"] if split.set_index("index").loc[i, "split"] == "test"]
     order = [i for i in order if i >= 40]  # rows 40..79 are the Arabic digits
     assert np.array_equal(part.images, images[order])
@@ -407,7 +407,9 @@ def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
         "djb2",
     )
     assert record["tasks"] == ["latin", "arabic"] and record["seed"] == 0
-    assert record["n"] == {"train": 40, "val": 20, "test": 20}
+    # no validation configured: the split's val rows are trained on (the paper's Table 2)
+    assert record["n"] == {"train": 60, "test": 20}
+    assert "val_loss" not in pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert record["vocabulary"]["prime"] == 23  # first prime above 20 classes
     assert sorted(record["metrics"]) == [
         "arabic/accuracy",
@@ -423,3 +425,18 @@ def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["config"]["run"] == json.loads(json.dumps(params, sort_keys=True))
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_validation_holds_the_val_rows_out_and_logs_them(tmp_path):
+    assert set_splits(False) == {"train": ("train", "val"), "test": ("test",)}
+    tiny_processed(tmp_path)
+    om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
+    om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1}, validation=True)
+    om["tasks"] = [{"name": "latin", "dataset": "synth", "charset": "latin_digits"}]
+    params = plan.train_params(om, "single_latin", 0)
+    params["data"] = {
+        "latin": {"processed": str(tmp_path / "processed"), "split": str(tmp_path / "split.csv")}
+    }
+    record = job.run(params, tmp_path / "run" / "eval.json")
+    assert record["n"] == {"train": 20, "val": 10, "test": 10}
+    assert "val_loss" in pd.read_csv(tmp_path / "run" / "metrics.csv")

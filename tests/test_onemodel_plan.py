@@ -77,6 +77,7 @@ def test_train_params_hold_only_what_the_job_uses():
     assert list(single["data"]) == ["words"]
     assert (single["levels"], single["canvas"]) == (om["phoc_levels"], om["canvas"])
     assert (single["model"], single["train"]) == (om["model"], om["train"])
+    assert single["validation"] is False  # the embedded default: train on train + val
 
 
 def test_report_inputs_and_config():
@@ -105,3 +106,11 @@ def test_checked_reports_task_errors_at_parse_time():
     bad["tasks"][0]["kind"] = "rank"
     with pytest.raises(ValueError, match="task latin_digits: kind='rank'"):
         plan.checked(bad)
+
+
+def test_early_stopping_needs_the_validation_set():
+    om = section()
+    om["train"] = {**om["train"], "patience": 3}
+    with pytest.raises(ValueError, match="onemodel.validation is false"):
+        plan.checked(om)
+    assert plan.checked({**om, "validation": True})["validation"] is True

@@ -6,12 +6,14 @@ so each mean, sd and difference to the paper below is computed by hand.
 
 from __future__ import annotations
 
+import jinja2
 import pandas as pd
 import pytest
 
 from hwbench.studies.onemodel.labels import djb2
-from hwbench.studies.onemodel.report import PAPER_TABLE3, build_report, job_devices
+from hwbench.studies.onemodel.report import PAPER_TABLE3, build_report, job_devices, loss_figure
 from hwbench.studies.onemodel.spec import PAPER_ROWS
+from tests.conftest import REPO
 
 WORDS = {"a": ["apple", "pear"], "w": ["apple", "fig"]}
 CONFIG = {
@@ -163,3 +165,26 @@ def test_job_devices_by_run_and_seed():
 
 def test_paper_rows_match_the_paper_table():
     assert tuple(PAPER_TABLE3) == PAPER_ROWS
+
+
+@pytest.mark.parametrize("validation", [False, True])
+def test_captions_say_whether_validation_was_held_out(validation):
+    """The captions are Jinja templates Snakemake renders with the report rule's params."""
+    snakemake = type("Job", (), {"params": type("Params", (), {"config": {}})()})()
+    snakemake.params.config = {"validation": validation}
+    folder = REPO / "workflow/report/onemodel"
+    table = jinja2.Template((folder / "table.rst").read_text()).render(snakemake=snakemake)
+    loss = jinja2.Template((folder / "loss.rst").read_text()).render(snakemake=snakemake)
+    if validation:
+        assert "Validation held out" in table and "never" in table
+        assert "validation rows were held out" in loss
+    else:
+        assert "full training set" in table and "Validation held out" not in table
+        assert "no validation loss" in loss
+
+
+def test_loss_figure_shows_validation_only_when_logged():
+    train_only = {"joint_djb2/seed0": pd.DataFrame({"epoch": [1, 2], "train_loss": [0.5, 0.2]})}
+    assert len(loss_figure(train_only).axes) == 1
+    with_val = {"joint_djb2/seed0": train_only["joint_djb2/seed0"].assign(val_loss=[0.6, 0.4])}
+    assert len(loss_figure(with_val).axes) == 2

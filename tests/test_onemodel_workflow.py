@@ -114,6 +114,10 @@ def test_onemodel_report_and_reruns(workdir):
     # the joint runs and arabic's single-task run, each seed; latin's single-task run stays
     assert planned_jobs(workdir, TARGET) == {"onemodel_train": 6, "onemodel_report": 1}
     changed = copy.deepcopy(config)
+    changed["onemodel"]["validation"] = True  # other training rows: every job, the caption
+    write(workdir, changed)
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 8, "onemodel_report": 1}
+    changed = copy.deepcopy(config)
     changed["onemodel"]["resources"]["threads"] = 2
     write(workdir, changed)
     assert planned_jobs(workdir, TARGET) == {}  # how a job runs is not what it computes

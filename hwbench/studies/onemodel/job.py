@@ -28,7 +28,7 @@ from hwbench.retrieval import qbe_map, qbs_map
 from hwbench.studies.onemodel.labels import Vocabulary, build_vocabulary
 from hwbench.studies.onemodel.phoc import cosine_similarity
 from hwbench.studies.onemodel.sensory import images_to_canvas, standardize
-from hwbench.studies.onemodel.spec import SPLITS, Task, parse_tasks
+from hwbench.studies.onemodel.spec import Task, parse_tasks
 
 log = logging.getLogger("hwbench.onemodel")
 
@@ -44,11 +44,23 @@ class TaskData:
     words: list[str]
 
 
-def load_task_split(task: Task, processed_dir, split_csv, split: str) -> TaskData:
-    """The ``split`` rows of the task's dataset (split file order), of its charset if any."""
+def set_splits(validation: bool) -> dict[str, tuple[str, ...]]:
+    """The split-file names that make each set of a run.
+
+    The paper trains on the full training sets (its Table 2), so by default the
+    split's val rows are trained on; with ``validation`` they are held out and only
+    evaluated each epoch (metrics.csv, the loss figure), never trained on.
+    """
+    if validation:
+        return {"train": ("train",), "val": ("val",), "test": ("test",)}
+    return {"train": ("train", "val"), "test": ("test",)}
+
+
+def load_task_split(task: Task, processed_dir, split_csv, splits: Sequence[str]) -> TaskData:
+    """The rows of the task's dataset in ``splits`` (split file order), of its charset if any."""
     classes = charset_classes([task.charset]) if task.charset is not None else None
     where = f"task {task.name} ({processed_dir}, {split_csv})"
-    part = select(processed_dir, split_csv, [split], classes=classes, order="split", where=where)
+    part = select(processed_dir, split_csv, splits, classes=classes, order="split", where=where)
     names = part.meta["label_name"].astype(str).tolist()
     words = [charsets.word(n) for n in names] if task.words == "charset" else names
     images = np.asarray(part.images)
@@ -57,17 +69,17 @@ def load_task_split(task: Task, processed_dir, split_csv, split: str) -> TaskDat
     return TaskData(images, words)
 
 
-def task_vocabulary_words(task: Task, train: TaskData, test: TaskData) -> list[str]:
-    """The task's class words: its charset's, or every word seen in train or test.
+def task_vocabulary_words(task: Task, parts: Sequence[TaskData]) -> list[str]:
+    """The task's class words: its charset's, or every word of its sets (in order).
 
-    Open-vocabulary tasks (word spotting) take the words of train and test: the
-    test words must have a PHOC to be queried by string, and a classifier that
-    decodes among them may well pick a word never trained on, as PHOC allows.
+    Open-vocabulary tasks (word spotting) take the words of every set: the test
+    words must have a PHOC to be queried by string, and a classifier that decodes
+    among them may well pick a word never trained on, as PHOC allows.
     """
     known = task.class_words()
     if known is not None:
         return known
-    return list(dict.fromkeys(train.words + test.words))
+    return list(dict.fromkeys(w for part in parts for w in part.words))
 
 
 # --- the loss and the evaluation ------------------------------------------------------
@@ -181,6 +193,7 @@ class RunSpec:
     train: dict  # TrainConfig keys
     seed: int
     data: dict  # task name -> {"processed": dir, "split": csv}
+    validation: bool = False  # hold the split's val rows out (else train on them)
 
 
 def spec_from_dict(values: Mapping) -> RunSpec:
@@ -193,10 +206,7 @@ def spec_from_dict(values: Mapping) -> RunSpec:
 
 
 def build_run_vocabulary(spec: RunSpec, splits: Mapping[str, Mapping[str, TaskData]]) -> Vocabulary:
-    words = {
-        t.name: task_vocabulary_words(t, splits[t.name]["train"], splits[t.name]["test"])
-        for t in spec.tasks
-    }
+    words = {t.name: task_vocabulary_words(t, list(splits[t.name].values())) for t in spec.tasks}
     unhashed = [t.name for t in spec.tasks if not t.hash]
     return build_vocabulary(words, spec.levels, spec.discriminator, spec.prime, unhashed)
 
@@ -237,10 +247,12 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
     """
     spec = spec_from_dict(params)
     run_dir = Path(eval_path).parent
+    sets_of = set_splits(spec.validation)
+    log.info("sets from the split files' rows: %s", sets_of)
     splits = {
         t.name: {
-            s: load_task_split(t, spec.data[t.name]["processed"], spec.data[t.name]["split"], s)
-            for s in SPLITS
+            s: load_task_split(t, spec.data[t.name]["processed"], spec.data[t.name]["split"], rows)
+            for s, rows in sets_of.items()
         }
         for t in spec.tasks
     }
@@ -255,7 +267,7 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         vocab.prime,
         vocab.collisions(),
     )
-    data = {s: assemble(spec, vocab, splits, s) for s in SPLITS}
+    data = {s: assemble(spec, vocab, splits, s) for s in sets_of}
     mean, std = float(data["train"][0].mean()), float(data["train"][0].std())
     sets = {s: {"x": standardize(x, mean, std), "y": y} for s, (x, y) in data.items()}
 
@@ -273,7 +285,7 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         config,
         run_dir,
         loss_fn=PhocLoss(vocab.phocs),
-        eval_sets={"val": sets["val"]},
+        eval_sets={"val": sets["val"]} if "val" in sets else None,
         metrics_fn=lambda outputs, d: {"acc": evaluator.within_task_accuracy(outputs, d["y"])},
         device=device,
         fingerprint=dict(params),

@@ -25,8 +25,16 @@ NOT_REPORTED = ("resources",)
 
 
 def checked(om: Mapping) -> Mapping:
-    """The config section, after checks the schema cannot make (task names, kinds, charsets)."""
+    """The config section, after checks the schema cannot make (task names, kinds,
+    charsets; early stopping needs the validation set)."""
     parse_tasks(om["tasks"])
+    stopping = {k: om["train"][k] for k in ("patience", "stop_eps") if om["train"].get(k)}
+    if stopping and not om["validation"]:
+        raise ValueError(
+            f"onemodel.train {stopping} stops early on the validation set, but "
+            "onemodel.validation is false (train on the full training set, as the paper): "
+            "set onemodel.validation: true or remove them"
+        )
     return om
 
 
@@ -115,6 +123,7 @@ def train_params(om: Mapping, run: str, seed: int) -> dict:
         "train": om["train"],
         "seed": int(seed),
         "data": {t: task_data(om, t) for t in tasks},
+        "validation": bool(om["validation"]),
     }
 
 

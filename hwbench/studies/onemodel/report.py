@@ -194,22 +194,29 @@ def build_report(records: Sequence[Mapping], config: Mapping) -> tuple[pd.DataFr
 
 
 def loss_figure(histories: Mapping[str, pd.DataFrame]):
-    """Training and validation loss per epoch of every run (like the paper's Fig. 4).
+    """Training loss per epoch of every run, and the validation loss when the runs
+    held a validation set out (like the paper's Fig. 4).
 
     ``histories`` maps a run name (e.g. ``joint_djb2/seed0``) to its metrics.csv.
     """
-    fig, axes = new_figure(1, 2, figsize=(11, 4), sharey=True)
+    panels = [("train_loss", "training loss (BCE on PHOC)")]
+    if any("val_loss" in frame for frame in histories.values()):
+        panels.append(("val_loss", "validation loss"))
+    fig, grid = new_figure(
+        1, len(panels), figsize=(5.5 * len(panels), 4), sharey=True, squeeze=False
+    )
+    axes = list(grid[0])
     for name, frame in histories.items():
         style = "-" if name.startswith(JOINT) else "--"
-        for ax, column in zip(axes, ("train_loss", "val_loss"), strict=True):
+        for ax, (column, _) in zip(axes, panels, strict=True):
             if column in frame:
                 ax.plot(frame["epoch"], frame[column], style, label=name, linewidth=1)
-    for ax, title in zip(axes, ("training loss (BCE on PHOC)", "validation loss"), strict=True):
+    for ax, (_, title) in zip(axes, panels, strict=True):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_yscale("log")
     axes[0].set_ylabel("loss")
-    axes[1].legend(fontsize=7, ncol=2)
+    axes[-1].legend(fontsize=7, ncol=2)
     return fig
 
 

@@ -17,8 +17,6 @@ from hwbench import charsets
 
 KINDS = ("classify", "spot", "both")
 WORD_SOURCES = ("charset", "label_name")
-# The split names every task's split file holds.
-SPLITS = ("train", "val", "test")
 # Rows of the paper's Table 3 a task may stand for (report.PAPER_TABLE3 holds the numbers).
 PAPER_ROWS = ("IFN", "IAM", "CIFAR-100", "dDRIVER", "SPCHD", "IMDB")
 # Task keys that change what a model learns; paper_row only changes the report, and

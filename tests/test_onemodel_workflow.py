@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, planned_jobs, run_snakemake
+from tests.test_onemodel_report import COLUMNS
 
 pytestmark = pytest.mark.e2e
 
@@ -48,19 +49,7 @@ def test_onemodel_report_and_reruns(workdir):
     run_snakemake(workdir, TARGET)
 
     table = pd.read_csv(workdir / TARGET, keep_default_na=False)
-    assert list(table.columns) == [
-        "task",
-        "paper_task",
-        "metric",
-        "joint",
-        "single",
-        "joint_none",
-        "paper_joint",
-        "paper_single",
-        "diff_joint",
-        "diff_single",
-        "paper_sota",
-    ]
+    assert list(table.columns) == COLUMNS
     ours = table[table["task"] != ""]
     assert list(zip(ours["task"], ours["metric"], strict=True)) == [
         ("latin_digits", "accuracy"),

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+import yaml
 
+from hwbench import charsets
 from hwbench.report import aggregate
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
-from hwbench.studies.onemodel import (
-    Evaluator,
-    PhocLoss,
-    Task,
-    collision_table,
-    long_results,
-    parse_tasks,
-    prepare_run_dir,
-    report_table,
-)
-from hwbench.studies.onemodel_labels import (
+from hwbench.store import save_processed
+from hwbench.studies.onemodel import job, plan
+from hwbench.studies.onemodel.job import Evaluator, PhocLoss, load_task_split, set_splits
+from hwbench.studies.onemodel.labels import (
     build_vocabulary,
     count_collisions,
     discriminate,
     djb2,
     next_prime,
 )
-from hwbench.studies.onemodel_sensory import (
+from hwbench.studies.onemodel.phoc import nearest_phoc, phoc, phoc_alphabet, phoc_matrix
+from hwbench.studies.onemodel.report import collision_table, long_results, report_table
+from hwbench.studies.onemodel.sensory import (
     fit_size,
     images_to_canvas,
     pad_to_canvas,
     spectrogram,
 )
-from hwbench.studies.phoc import nearest_phoc, phoc, phoc_alphabet, phoc_matrix
+from hwbench.studies.onemodel.spec import Task, parse_tasks
+from tests.conftest import REPO
 
 # --- PHOC ------------------------------------------------------------------
 
@@ -298,23 +299,6 @@ def test_task_config_errors_name_the_task():
         parse_tasks([task, task])
 
 
-# --- run directory ---------------------------------------------------------
-
-
-def test_prepare_run_dir_keeps_only_an_unfinished_checkpoint_of_the_same_spec(tmp_path):
-    spec = {"mode": "joint", "seed": 0}
-    prepare_run_dir(tmp_path, spec)
-    (tmp_path / "checkpoint.pt").write_bytes(b"x")
-    prepare_run_dir(tmp_path, spec)  # same spec, unfinished: resume
-    assert (tmp_path / "checkpoint.pt").exists()
-    prepare_run_dir(tmp_path, {**spec, "seed": 1})  # other spec: start over
-    assert not (tmp_path / "checkpoint.pt").exists()
-    (tmp_path / "checkpoint.pt").write_bytes(b"x")
-    (tmp_path / "run.json").write_text("{}")
-    prepare_run_dir(tmp_path, {**spec, "seed": 1})  # finished: a rerun retrains
-    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "run.json").exists()
-
-
 # --- report layout ---------------------------------------------------------
 
 
@@ -360,3 +344,99 @@ def test_collision_table_counts_each_discriminator():
     assert table["discriminator"].tolist() == ["none", "concat", "djb2", "djb2"]
     assert table["colliding_strings"].tolist()[:2] == [3, 0]
     assert table["prime"].tolist()[2:] == [7, 1000003]  # first prime above 6 classes; Fig. 5's
+
+
+# --- one job on a tiny processed dataset --------------------------------------
+
+
+def tiny_processed(tmp_path):
+    """Latin and Arabic digits, 4 noise images per class; a split file in shuffled order."""
+    classes = charsets.classes("latin_digits") + charsets.classes("arabic_digits")
+    rows = [(c, k) for c in classes for k in range(4)]
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (len(rows), 28, 28), dtype=np.uint8)
+    meta = pd.DataFrame(
+        {
+            "label": [c.label for c, _ in rows],
+            "label_name": [c.label_name for c, _ in rows],
+            "script": [c.script for c, _ in rows],
+            "writer": [str(k) for _, k in rows],
+            "pen": "p",
+            "source_split": "",
+        }
+    )
+    save_processed(tmp_path / "processed", images, meta)
+    split = pd.DataFrame(
+        {
+            "index": np.arange(len(rows)),
+            "split": [("train", "train", "val", "test")[k] for _, k in rows],
+        }
+    ).sample(frac=1.0, random_state=1)
+    split.to_csv(tmp_path / "split.csv", index=False)
+    return images, split
+
+
+def test_load_task_split_keeps_the_split_files_order_and_the_charset(tmp_path):
+    images, split = tiny_processed(tmp_path)
+    task = Task("arabic", "synth", charset="arabic_digits")
+    part = load_task_split(task, tmp_path / "processed", tmp_path / "split.csv", ["test"])
+    order = [i for i in split["index"] if split.set_index("index").loc[i, "split"] == "test"]
+    order = [i for i in order if i >= 40]  # rows 40..79 are the Arabic digits
+    assert np.array_equal(part.images, images[order])
+    arabic = charsets.classes("arabic_digits")
+    assert part.words == [arabic[(i - 40) // 4].word for i in order]
+
+
+def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
+    tiny_processed(tmp_path)
+    om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
+    om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
+    om["tasks"] = [
+        {"name": "latin", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
+        {"name": "arabic", "dataset": "synth", "charset": "arabic_digits"},
+    ]
+    params = plan.train_params(om, "joint_djb2", 0)
+    data = {"processed": str(tmp_path / "processed"), "split": str(tmp_path / "split.csv")}
+    params["data"] = {"latin": data, "arabic": data}
+    eval_path = tmp_path / "run" / "eval.json"
+    record = job.run(params, eval_path)
+    assert json.loads(eval_path.read_text()) == record
+    assert (record["run"], record["mode"], record["discriminator"]) == (
+        "joint_djb2",
+        "joint",
+        "djb2",
+    )
+    assert record["tasks"] == ["latin", "arabic"] and record["seed"] == 0
+    # no validation configured: the split's val rows are trained on (the paper's Table 2)
+    assert record["n"] == {"train": 60, "test": 20}
+    assert "val_loss" not in pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert record["vocabulary"]["prime"] == 23  # first prime above 20 classes
+    assert sorted(record["metrics"]) == [
+        "arabic/accuracy",
+        "arabic/accuracy_all_tasks",
+        "latin/accuracy",
+        "latin/accuracy_all_tasks",
+        "latin/qbe_map",
+        "latin/qbs_map",
+    ]
+    assert record["fit"]["epochs_run"] == 1 and record["fit"]["stop_reason"] == "epochs"
+    # the job's params are part of the checkpoint fingerprint: a checkpoint of other
+    # labels, prime or canvas is not resumed (the engine's fingerprint tests)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["config"]["run"] == json.loads(json.dumps(params, sort_keys=True))
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_validation_holds_the_val_rows_out_and_logs_them(tmp_path):
+    assert set_splits(False) == {"train": ("train", "val"), "test": ("test",)}
+    tiny_processed(tmp_path)
+    om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
+    om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1}, validation=True)
+    om["tasks"] = [{"name": "latin", "dataset": "synth", "charset": "latin_digits"}]
+    params = plan.train_params(om, "single_latin", 0)
+    params["data"] = {
+        "latin": {"processed": str(tmp_path / "processed"), "split": str(tmp_path / "split.csv")}
+    }
+    record = job.run(params, tmp_path / "run" / "eval.json")
+    assert record["n"] == {"train": 20, "val": 10, "test": 10}
+    assert "val_loss" in pd.read_csv(tmp_path / "run" / "metrics.csv")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from tests.conftest import REPO, planned_jobs, run_snakemake
+from tests.test_onemodel_report import COLUMNS
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +30,7 @@ def tiny_config(**onemodel) -> dict:
         }
     }
     om = config["onemodel"]
-    om.update(seeds=[0], canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
+    om.update(seeds=[0, 1], canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
     om["tasks"] = [
         {"name": "latin_digits", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
         {"name": "arabic_digits", "dataset": "synth", "charset": "arabic_digits"},
@@ -47,19 +49,7 @@ def test_onemodel_report_and_reruns(workdir):
     run_snakemake(workdir, TARGET)
 
     table = pd.read_csv(workdir / TARGET, keep_default_na=False)
-    assert list(table.columns) == [
-        "task",
-        "paper_task",
-        "metric",
-        "joint",
-        "single",
-        "joint_none",
-        "paper_joint",
-        "paper_single",
-        "diff_joint",
-        "diff_single",
-        "paper_sota",
-    ]
+    assert list(table.columns) == COLUMNS
     ours = table[table["task"] != ""]
     assert list(zip(ours["task"], ours["metric"], strict=True)) == [
         ("latin_digits", "accuracy"),
@@ -74,7 +64,7 @@ def test_onemodel_report_and_reruns(workdir):
     assert len(table) - len(ours) == 8  # Table 3's rows, paper values only
     # without a discriminator the arabic classes tie with (and lose to) the latin ones
     none_all = ours.set_index(["task", "metric"]).loc[("arabic_digits", "accuracy_all_tasks")]
-    assert none_all["joint_none"] == "0.0"
+    assert none_all["joint_none"] == "0.0 ± 0.0"
 
     collisions = pd.read_csv(workdir / "reports/onemodel_collisions.csv")
     assert collisions.set_index("prime", drop=False).iloc[0]["colliding_strings"] == 10
@@ -85,13 +75,24 @@ def test_onemodel_report_and_reruns(workdir):
     assert (workdir / "reports/onemodel_loss.png").stat().st_size > 0
     record = json.loads((workdir / "results/onemodel/joint_djb2/seed0/eval.json").read_text())
     assert record["vocabulary"]["prime"] == 23  # first prime above 20 classes
+    assert record["run"] == "joint_djb2" and record["fit"]["epochs_run"] == 1
+    assert not (workdir / "results/onemodel/joint_djb2/seed0/checkpoint.pt").exists()
+    # a cell is the mean ± sd over seeds of the runs' eval.json values
+    values = [
+        json.loads((workdir / f"results/onemodel/joint_djb2/seed{s}/eval.json").read_text())[
+            "metrics"
+        ]["latin_digits/accuracy"]
+        for s in (0, 1)
+    ]
+    cell = ours.set_index(["task", "metric"]).loc[("latin_digits", "accuracy"), "joint"]
+    assert cell == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
     # a rerun does nothing; each config key reruns only the jobs that use it
     assert planned_jobs(workdir, TARGET) == {}
     changed = copy.deepcopy(config)
     changed["onemodel"]["prime"] = 101
     write(workdir, changed)
-    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 1, "onemodel_report": 1}
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 2, "onemodel_report": 1}
     changed = copy.deepcopy(config)
     changed["onemodel"]["tasks"][1]["paper_row"] = "IFN"
     write(workdir, changed)
@@ -99,5 +100,13 @@ def test_onemodel_report_and_reruns(workdir):
     changed = copy.deepcopy(config)
     changed["onemodel"]["tasks"][1]["kind"] = "spot"
     write(workdir, changed)
-    # the joint runs and arabic's single-task run; latin's single-task run stays
-    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 3, "onemodel_report": 1}
+    # the joint runs and arabic's single-task run, each seed; latin's single-task run stays
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 6, "onemodel_report": 1}
+    changed = copy.deepcopy(config)
+    changed["onemodel"]["validation"] = True  # other training rows: every job, the caption
+    write(workdir, changed)
+    assert planned_jobs(workdir, TARGET) == {"onemodel_train": 8, "onemodel_report": 1}
+    changed = copy.deepcopy(config)
+    changed["onemodel"]["resources"]["threads"] = 2
+    write(workdir, changed)
+    assert planned_jobs(workdir, TARGET) == {}  # how a job runs is not what it computes

@@ -5,31 +5,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwbench import report
+from hwbench import report as hwreport
 from hwbench.logs import job_log
 from hwbench.store import write_csv
-from hwbench.studies import onemodel
+from hwbench.studies.onemodel import report
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-
-with job_log(smk.log[0]) as log:
-    records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in smk.input.evals]
-    table, collisions = onemodel.build_report(records, smk.params.config)
+with job_log(snakemake.log[0]) as log:
+    records = [json.loads(Path(p).read_text(encoding="utf-8")) for p in snakemake.input.evals]
+    table, collisions = report.build_report(records, snakemake.params.config)
     histories = {
         str(Path(p).parent.relative_to(Path(p).parents[2])): pd.read_csv(p)
-        for p in smk.input.metrics
+        for p in snakemake.input.metrics
     }
-    benchmarks = [p for p in smk.params.benchmarks if Path(p).exists()]
-    prov = report.provenance(
-        config={"onemodel": smk.params.config},
-        dataset_files=smk.input.datasets,
-        benchmark_files=benchmarks,
-        job_devices={
-            f"{r['mode']}_{r['discriminator']}/seed{r['seed']}": r["device"] for r in records
-        },
+    prov = hwreport.provenance(
+        config={"onemodel": snakemake.params.config},
+        dataset_files=snakemake.input.datasets,
+        benchmark_files=[p for p in snakemake.params.benchmarks if Path(p).exists()],
+        job_devices=report.job_devices(records),
+        repo=snakemake.params.repo,
     )
     prov["collisions"] = collisions.to_dict(orient="records")
-    write_csv(smk.output.collisions, collisions)
-    report.save_figure(onemodel.loss_figure(histories), smk.output.figure)
-    report.write_report(table, smk.output.table, prov)
+    write_csv(snakemake.output.collisions, collisions)
+    hwreport.save_figure(report.loss_figure(histories), snakemake.output.figure)
+    hwreport.write_report(table, snakemake.output.csv, prov)
     log.info("reports/onemodel:\n%s\ncollisions:\n%s", table.to_string(), collisions.to_string())

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwbench.studies.phoc import check_levels, phoc_alphabet, phoc_matrix
+from hwbench.studies.onemodel.phoc import check_levels, phoc_alphabet, phoc_matrix
 
 DISCRIMINATORS = ("none", "concat", "djb2")
 

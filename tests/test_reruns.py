@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,7 +116,7 @@ def test_changing_one_split_parameter_reruns_only_that_scheme(built):
 #   transfer:    1 source model + 3 sets x 3 modes + report
 #   lifelong:    basic and ewc on one order (no curriculum, no multitask) + report
 #   onemodel:    joint_djb2 + 2 single-task models + report
-#   adaptation:  train, features, styles, adapt x 2 weightings, report
+#   adaptation:  train, features, styles, adapt x 2 weightings, report, base-CNN table
 
 STUDY_JOBS = {
     "multiscript": {"multiscript_train": 7, "multiscript_table4": 1},
@@ -127,6 +129,7 @@ STUDY_JOBS = {
         "adaptation_styles": 1,
         "adaptation_adapt": 2,
         "adaptation_report": 1,
+        "adaptation_base_table": 1,
     },
 }
 
@@ -220,29 +223,55 @@ def test_touching_every_file_of_all_studies_reruns_nothing(studies):
     assert plan_all(studies) == {}
 
 
-STUDY_MODULES = {
-    "multiscript": "hwbench/studies/multiscript.py",
-    "transfer": "hwbench/studies/transfer.py",
-    "lifelong": "hwbench/studies/lifelong.py",
-    "onemodel": "hwbench/studies/onemodel.py",
-    # the base CNN's module: the study's first job, so every adaptation job follows
-    "adaptation": "hwbench/studies/adaptation_base.py",
+# The rerun contract of the study packages (hwbench/studies/<study>/): an edit to
+# report.py reruns that study's report jobs only, to job.py its training jobs and
+# reports, to plan.py nothing (no params or inputs change).
+REPORT_RULES = {
+    "multiscript": {"multiscript_table4": 1},
+    "transfer": {"transfer_report": 1},
+    "lifelong": {"lifelong_report": 1},
+    "onemodel": {"onemodel_report": 1},
+    "adaptation": {"adaptation_report": 1, "adaptation_base_table": 1},
 }
 
 
-@pytest.mark.parametrize("study", sorted(STUDY_MODULES))
-def test_editing_one_study_module_reruns_that_study_only(studies, study):
-    with edited(studies / STUDY_MODULES[study], add_comment):
+def study_file(study: str, module: str) -> str:
+    return f"hwbench/studies/{study}/{module}.py"
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_JOBS))
+def test_editing_a_study_report_reruns_only_its_report_jobs(studies, study):
+    with edited(studies / study_file(study, "report"), add_comment):
+        assert plan_all(studies) == REPORT_RULES[study]
+
+
+@pytest.mark.parametrize("study", sorted(STUDY_JOBS))
+def test_editing_a_study_job_reruns_its_training_and_report(studies, study):
+    # adaptation: job.py is the base CNN, the study's first job, so every job follows
+    with edited(studies / study_file(study, "job"), add_comment):
         assert plan_all(studies) == STUDY_JOBS[study]
 
 
+@pytest.mark.parametrize("study", sorted(STUDY_JOBS))
+def test_editing_a_study_plan_reruns_nothing(studies, study):
+    with edited(studies / study_file(study, "plan"), add_comment):
+        assert plan_all(studies) == {}
+
+
 def test_editing_the_adaptation_loop_reruns_the_loop_not_the_cnn(studies):
-    with edited(studies / "hwbench/studies/adaptation.py", add_comment):
+    with edited(studies / study_file("adaptation", "loop"), add_comment):
         assert plan_all(studies) == {
             "adaptation_styles": 1,
             "adaptation_adapt": 2,
-            "adaptation_report": 1,
+            **REPORT_RULES["adaptation"],
         }
+
+
+def test_study_plans_import_no_torch():
+    """The DAG is planned without torch: a dry run stays fast and needs no GPU stack."""
+    modules = ", ".join(f"hwbench.studies.{s}.plan" for s in sorted(STUDY_JOBS))
+    code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
 def test_editing_the_shared_engine_reruns_all_training_and_nothing_else(studies):
@@ -315,6 +344,7 @@ REPORT_FILES = {
     "onemodel": ["onemodel.html", "onemodel_collisions.csv", "onemodel_loss.png"],
     "adaptation": [
         "adaptation.html",
+        "adaptation_base.html",
         "adaptation_diagnostics.csv",
         "adaptation_styles.csv",
         "adaptation_writers.png",

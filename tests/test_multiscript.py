@@ -504,15 +504,29 @@ def test_table4_values_per_seed_from_hand_made_records():
         ("New", 0),
     ]
     assert values.loc["Base", "Average"].tolist() == pytest.approx([80.0, 82.0, 84.0])
-    assert values.loc["Base", "Range"].tolist() == pytest.approx([20.0, 14.0, 9.0])
+    assert values.loc["Base", "Range per seed"].tolist() == pytest.approx([20.0, 14.0, 9.0])
     assert values.loc[("Base", 1), "Amharic"] == pytest.approx(74.0)
-    assert values.loc[("Lat", 0), ["Arabic", "Kannada", "Average", "Range", "Amharic"]].isna().all()
+    unmeasured = ["Arabic", "Kannada", "Average", "Range per seed", "Amharic"]
+    assert values.loc[("Lat", 0), unmeasured].isna().all()
+
+
+def assert_range_is_range_of_means(table):
+    """Every multi-task row's Range is max - min of its Latin/Arabic/Kannada means
+    (the paper's definition), as the table prints them."""
+    checked = 0
+    for _, row in table.iterrows():
+        if row["model"] not in ("Base", "Wloss", "UW", "New"):
+            continue
+        means = [float(row[c].split(" ± ")[0]) for c in ("Latin", "Arabic", "Kannada")]
+        assert float(row["Range"]) == pytest.approx(round(max(means) - min(means), 2), abs=1e-9)
+        checked += 1
+    assert checked
 
 
 def test_table4_every_cell_from_hand_made_records():
     table = report.table4(HAND_RECORDS)
     cells = {
-        # model: seeds, then (ours, paper, diff) per column of report.COLUMNS
+        # model: seeds, (ours, paper, diff) per column of report.COLUMNS, Range per seed
         "Lat": (
             2,
             [
@@ -523,6 +537,7 @@ def test_table4_every_cell_from_hand_made_records():
                 ("-", "-", "-"),
                 ("-", "-", "-"),
             ],
+            "-",
         ),
         "Base": (
             3,
@@ -531,9 +546,11 @@ def test_table4_every_cell_from_hand_made_records():
                 ("85.00 ± 5.00", "95.51", "-10.51"),
                 ("75.00 ± 4.58", "94.90", "-19.90"),
                 ("82.00 ± 2.00", "95.87", "-13.87"),
-                ("14.33 ± 5.51", "2.99", "+11.34"),
+                # the range of the means 86 - 75, not the mean of per-seed ranges
+                ("11.00", "2.99", "+8.01"),
                 ("72.00 ± 2.83", "73.83", "-1.83"),
             ],
+            "14.33 ± 5.51",
         ),
         "New": (
             1,
@@ -545,15 +562,29 @@ def test_table4_every_cell_from_hand_made_records():
                 ("4.00", "0.84", "+3.16"),
                 ("-", "75.91", "-"),
             ],
+            "4.00",
         ),
     }
     expected = []
-    for model, (seeds, columns) in cells.items():
+    for model, (seeds, columns, per_seed) in cells.items():
         row = {"model": model, "seeds": seeds}
         for col, (ours, paper, diff) in zip(report.COLUMNS, columns, strict=True):
             row.update({col: ours, f"{col} paper": paper, f"{col} diff": diff})
+            if col == "Range":
+                row["Range per seed"] = per_seed
         expected.append(row)
     assert table.to_dict("records") == expected
+    assert_range_is_range_of_means(table)
+
+
+def test_range_is_taken_of_the_printed_means():
+    # means 90.004 and 80.006 print as 90.00 and 80.01: Range 9.99, their difference
+    records = [
+        record("digits", "wloss", 0, latin=0.90004, arabic=0.80006, kannada=0.85),
+    ]
+    table = report.table4(records)
+    assert table.loc[0, ["Latin", "Arabic", "Range"]].tolist() == ["90.00", "80.01", "9.99"]
+    assert_range_is_range_of_means(table)
 
 
 # ---------------------------------------------------------------- end to end
@@ -606,6 +637,7 @@ def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
         cell = table.set_index("model").loc[row, col]
         assert float(cell.split(" ± ")[0]) == pytest.approx(100 * sum(accs) / len(accs), abs=0.005)
     assert (table != "").all().all(), "every cell is filled"
+    assert_range_is_range_of_means(table)
     lat = table.set_index("model").loc["Lat"]
     assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("0", "0", "-", "-")
     assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0.00"

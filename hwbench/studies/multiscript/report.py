@@ -28,7 +28,13 @@ ROW_NAMES = {
     "uw": "UW",
     "new": "New",
 }
+# Table 4's columns. Range is the paper's: max - min of the row's script means.
 COLUMNS = ["Latin", "Arabic", "Kannada", "Average", "Range", "Amharic"]
+# An extra, labelled column: the mean over seeds of each seed's own max - min (it is
+# larger than Range whenever the best or worst script changes between seeds).
+RANGE_PER_SEED = "Range per seed"
+# The per-seed values averaged over seeds (Range itself is derived from the means).
+SEED_COLUMNS = ["Latin", "Arabic", "Kannada", "Average", RANGE_PER_SEED, "Amharic"]
 SCRIPT_COLUMN = {"latin": "Latin", "arabic": "Arabic", "kannada": "Kannada", "amharic": "Amharic"}
 
 # Table 4 of the paper (accuracy, %). "-" cells are None; the single-script models'
@@ -73,10 +79,9 @@ def table4_values(evals: list[dict]) -> pd.DataFrame:
 
     Each record (an eval.json) has ``group``, ``method``, ``seed`` and
     ``metrics.accuracy`` (script -> test accuracy in [0, 1]). Returns one row per
-    (model, seed) with the columns of :data:`COLUMNS`; Average and Range (max - min)
-    are over the three digit scripts of the same run, so their sd is over seeds too.
-    A cell the model is not evaluated on is NaN (see :func:`not_evaluated` for how
-    it is printed).
+    (model, seed) with the columns of :data:`SEED_COLUMNS`; Average and "Range per
+    seed" (max - min) are over the three digit scripts of the same run, so they have
+    an sd over seeds. A cell the model is not evaluated on is NaN.
     """
     rows: dict[tuple[str, int], dict] = {}
     for rec in evals:
@@ -89,13 +94,26 @@ def table4_values(evals: list[dict]) -> pd.DataFrame:
         if rec["group"] == "digits" and rec["method"] in MULTI_TASK:
             accs = [100.0 * float(accuracy[s]) for s in DIGIT_SCRIPTS]
             row["Average"] = float(np.mean(accs))
-            row["Range"] = float(np.max(accs) - np.min(accs))
-    frame = pd.DataFrame(list(rows.values()), columns=["model", "seed", *COLUMNS])
+            row[RANGE_PER_SEED] = float(np.max(accs) - np.min(accs))
+    frame = pd.DataFrame(list(rows.values()), columns=["model", "seed", *SEED_COLUMNS])
     order = {name: i for i, name in enumerate(ROW_NAMES.values())}
     frame = frame.sort_values(
         ["model", "seed"], key=lambda c: c.map(order) if c.name == "model" else c
     )
     return frame.reset_index(drop=True)
+
+
+def range_of_means(means: list[float], digits: int = 2) -> float:
+    """The paper's Range: max - min of the seed-averaged script columns, as printed.
+
+    The means are rounded to the printed ``digits`` first, as the paper subtracts its
+    printed columns (Wloss 97.94 - 96.13 = 1.81), so the table's Range is exactly
+    the difference of the table's own cells. NaN when a script has no mean.
+    """
+    printed = [round(float(m), digits) for m in means]
+    if any(np.isnan(m) for m in printed):
+        return float("nan")
+    return max(printed) - min(printed)
 
 
 def not_evaluated(model: str, column: str) -> str | None:
@@ -121,27 +139,38 @@ def table4(evals: list[dict], digits: int = 2) -> pd.DataFrame:
     """Table 4: per model, each column as "mean ± sd" over seeds, the paper's value and
     our mean minus the paper's.
 
-    Cells no run fills print as the paper does (:func:`not_evaluated`); a paper cell
-    the paper leaves out, or a row it lacks (UW), is "-", and so is its difference.
+    Range is :func:`range_of_means` of the row's Latin/Arabic/Kannada means (one
+    number, no sd), as the paper defines it; "Range per seed" beside it is the mean
+    ± sd of each seed's own range (no paper value). Cells no run fills print as the
+    paper does (:func:`not_evaluated`); a paper cell the paper leaves out, or a row
+    it lacks (UW), is "-", and so is its difference.
     """
     from hwbench.report import aggregate, format_mean_sd
 
     values = table4_values(evals)
-    agg = aggregate(values, ["model"], COLUMNS)
+    agg = aggregate(values, ["model"], SEED_COLUMNS)
     rows = []
     for _, r in agg.iterrows():
         model = r["model"]
-        row = {"model": model, "seeds": int(max(r[f"{c}_n"] for c in COLUMNS))}
+        row = {"model": model, "seeds": int(max(r[f"{c}_n"] for c in SEED_COLUMNS))}
         for col in COLUMNS:
-            mean, sd = r[f"{col}_mean"], r[f"{col}_sd"]
-            ours = format_mean_sd(mean, sd, digits) or not_evaluated(model, col) or "-"
+            if col == "Range":
+                means = [r[f"{c}_mean"] for c in ("Latin", "Arabic", "Kannada")]
+                mean, sd = range_of_means(means, digits), float("nan")
+            else:
+                mean, sd = r[f"{col}_mean"], r[f"{col}_sd"]
             paper = PAPER_TABLE4.get(model, {}).get(col)
             diff = "-"
             if not pd.isna(mean) and paper is not None:
                 diff = f"{round(mean - paper, digits) + 0.0:+.{digits}f}"
-            row[col] = ours
+            row[col] = format_mean_sd(mean, sd, digits) or not_evaluated(model, col) or "-"
             row[f"{col} paper"] = paper_value_text(model, col)
             row[f"{col} diff"] = diff
+            if col == "Range":
+                per_seed = format_mean_sd(
+                    r[f"{RANGE_PER_SEED}_mean"], r[f"{RANGE_PER_SEED}_sd"], digits
+                )
+                row[RANGE_PER_SEED] = per_seed or "-"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -523,6 +523,18 @@ def assert_range_is_range_of_means(table):
     assert checked
 
 
+def assert_nothing_unmeasured_prints_a_number(table):
+    """A single-script model's cells for the scripts it never saw are "-" in our
+    columns (no 0), and no cell of ours is a bare 0."""
+    own = {"Lat": "Latin", "Arab": "Arabic", "Kan": "Kannada"}
+    ours = report.COLUMNS + ["Range per seed"]
+    for _, row in table.iterrows():
+        if row["model"] in own:
+            assert [row[c] for c in ours if c != own[row["model"]]] == ["-"] * (len(ours) - 1)
+            assert row[f"{own[row['model']]}"] != "-"
+        assert "0" not in {row[c] for c in ours}
+
+
 def test_table4_every_cell_from_hand_made_records():
     table = report.table4(HAND_RECORDS)
     cells = {
@@ -531,8 +543,9 @@ def test_table4_every_cell_from_hand_made_records():
             2,
             [
                 ("97.00 ± 1.41", "98.45", "-1.45"),
-                ("0", "0.00", "-"),
-                ("0", "0.00", "-"),
+                # not measured: "-" in ours; the paper's printed 0 stays in its column
+                ("-", "0", "-"),
+                ("-", "0", "-"),
                 ("-", "-", "-"),
                 ("-", "-", "-"),
                 ("-", "-", "-"),
@@ -575,6 +588,7 @@ def test_table4_every_cell_from_hand_made_records():
         expected.append(row)
     assert table.to_dict("records") == expected
     assert_range_is_range_of_means(table)
+    assert_nothing_unmeasured_prints_a_number(table)
 
 
 def test_range_is_taken_of_the_printed_means():
@@ -639,8 +653,9 @@ def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
     assert (table != "").all().all(), "every cell is filled"
     assert_range_is_range_of_means(table)
     lat = table.set_index("model").loc["Lat"]
-    assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("0", "0", "-", "-")
-    assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0.00"
+    assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("-",) * 4
+    assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0"
+    assert_nothing_unmeasured_prints_a_number(table)
     new = table.set_index("model").loc["New"]
     assert new["Amharic paper"] == "75.91" and " ± " in new["Amharic"]
     for name in ("table4.md", "table4.json", "table4_curves.png", "table4_new_losses.png"):

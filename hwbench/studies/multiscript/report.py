@@ -38,7 +38,8 @@ SEED_COLUMNS = ["Latin", "Arabic", "Kannada", "Average", RANGE_PER_SEED, "Amhari
 SCRIPT_COLUMN = {"latin": "Latin", "arabic": "Arabic", "kannada": "Kannada", "amharic": "Amharic"}
 
 # Table 4 of the paper (accuracy, %). "-" cells are None; the single-script models'
-# 0 cells mean "not evaluated on that script" (a 10-class model has no output for it).
+# 0 cells mean "not evaluated on that script" (a 10-class model has no output for
+# it): the paper columns print them as the paper does, our columns print "-".
 PAPER_TABLE4 = {
     "Lat": {"Latin": 98.45, "Arabic": 0.0, "Kannada": 0.0},
     "Arab": {"Latin": 0.0, "Arabic": 98.49, "Kannada": 0.0},
@@ -116,23 +117,14 @@ def range_of_means(means: list[float], digits: int = 2) -> float:
     return max(printed) - min(printed)
 
 
-def not_evaluated(model: str, column: str) -> str | None:
-    """How Table 4 prints a cell no run fills: "0" or "-" as the paper, else None.
-
-    The paper prints 0 for a single-script model on the other two scripts (a 10-class
-    model of one script is not evaluated there) and "-" for its Average, Range and
-    Amharic cells.
-    """
-    single = {"Lat": "Latin", "Arab": "Arabic", "Kan": "Kannada"}
-    if model in single and column != single[model]:
-        return "0" if column in ("Latin", "Arabic", "Kannada") else "-"
-    return None
-
-
 def paper_value_text(model: str, column: str) -> str:
-    """The paper's cell as printed: a number, "0" or "-" ("-" too for a row it lacks)."""
+    """The paper's cell as printed: a number, its bare "0" or "-" ("-" too for a row
+    it lacks). The paper's 0 marks a single-script model on another script: not
+    evaluated (the 10-class model has no output for it), not 0 % accuracy."""
     value = PAPER_TABLE4.get(model, {}).get(column)
-    return "-" if value is None else f"{value:.2f}"
+    if value is None:
+        return "-"
+    return "0" if value == 0 else f"{value:.2f}"
 
 
 def table4(evals: list[dict], digits: int = 2) -> pd.DataFrame:
@@ -141,9 +133,11 @@ def table4(evals: list[dict], digits: int = 2) -> pd.DataFrame:
 
     Range is :func:`range_of_means` of the row's Latin/Arabic/Kannada means (one
     number, no sd), as the paper defines it; "Range per seed" beside it is the mean
-    ± sd of each seed's own range (no paper value). Cells no run fills print as the
-    paper does (:func:`not_evaluated`); a paper cell the paper leaves out, or a row
-    it lacks (UW), is "-", and so is its difference.
+    ± sd of each seed's own range (no paper value). A cell where nothing was
+    measured is "-" (the paper prints 0 where a single-script model meets another
+    script; its columns keep that 0, see :func:`paper_value_text`). A cell the
+    paper leaves out, or a row it lacks (UW), is "-" in its columns, and so is the
+    difference.
     """
     from hwbench.report import aggregate, format_mean_sd
 
@@ -163,7 +157,8 @@ def table4(evals: list[dict], digits: int = 2) -> pd.DataFrame:
             diff = "-"
             if not pd.isna(mean) and paper is not None:
                 diff = f"{round(mean - paper, digits) + 0.0:+.{digits}f}"
-            row[col] = format_mean_sd(mean, sd, digits) or not_evaluated(model, col) or "-"
+            # nothing measured (e.g. Lat on Arabic): "-", never a 0 that looks measured
+            row[col] = format_mean_sd(mean, sd, digits) or "-"
             row[f"{col} paper"] = paper_value_text(model, col)
             row[f"{col} diff"] = diff
             if col == "Range":

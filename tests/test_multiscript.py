@@ -1,4 +1,5 @@
-"""Multiscript study: losses against hand computations, the label grid, heads."""
+"""Multiscript study: losses against hand computations, the label grid, heads, the plan,
+Table 4 from hand-made records, and the Snakefile end to end."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 import pytest
 import torch
 
-from hwbench.studies import multiscript as ms
+from hwbench.studies.multiscript import job as ms
+from hwbench.studies.multiscript import plan, report, spec
 
 
 def hand_ce(logits: list[list[float]], targets: list[int]) -> float:
@@ -41,7 +43,7 @@ def test_row_col_digits_30_classes():
     row, col = ms.row_col(labels, 10)
     assert row.tolist() == [0] * 10 + [1] * 10 + [2] * 10  # Latin, Arabic, Kannada
     assert col.tolist() == list(range(10)) * 3
-    assert ms.GROUPS["digits"].n_classes == 30
+    assert spec.GROUPS["digits"].n_classes == 30
 
 
 def test_row_col_amharic_77_classes():
@@ -49,7 +51,7 @@ def test_row_col_amharic_77_classes():
     row, col = ms.row_col(labels, 7)
     assert row.tolist() == [0, 0, 1, 1, 5, 10]
     assert col.tolist() == [0, 6, 0, 6, 5, 6]
-    assert ms.GROUPS["amharic"].n_classes == 77
+    assert spec.GROUPS["amharic"].n_classes == 77
     full_row, full_col = ms.row_col(torch.arange(77), 7)
     assert torch.equal(full_row * 7 + full_col, torch.arange(77))
     assert full_row.max().item() == 10 and full_col.max().item() == 6
@@ -182,15 +184,16 @@ def test_head_sizes():
 def test_grid_labels_from_characters():
     import pandas as pd
 
-    arabic = "".join(chr(c) for c in range(0x0660, 0x066A))
+    from hwbench.data import charset_classes, class_positions
+
     meta = pd.DataFrame({"label_name": ["٣", "7", "٠", "٩"]})
-    pos = ms.charset_positions(meta, arabic)
+    pos = class_positions(meta, charset_classes(["arabic_digits"]), "meta.csv")
     assert pos.tolist() == [3, -1, 0, 9]  # "7" is Latin, not in the Arabic charset
     keep = pos[pos >= 0]
     assert ms.grid_labels("digits", "base", "arabic", keep).tolist() == [13, 10, 19]
     assert ms.grid_labels("digits", "arab", "arabic", keep).tolist() == [3, 0, 9]
     assert ms.grid_labels("digits", "new", "kannada", keep).tolist() == [23, 20, 29]
-    assert ms.scripts_of("digits", "kan") == ("kannada",)
+    assert spec.scripts_of("digits", "kan") == ("kannada",)
     with pytest.raises(ValueError, match="not part of the digits group"):
         ms.grid_labels("digits", "base", "amharic", keep)
 
@@ -263,6 +266,8 @@ def fake_paths(tmp_path):
 
 
 def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
+    import json
+
     torch.set_num_threads(1)
     rec = ms.train_job(
         "digits",
@@ -273,15 +278,25 @@ def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
         TINY_MODEL,
         TINY_TRAIN,
         {"reduction": "sum"},
-        tmp_path / "run",
+        tmp_path / "run" / "eval.json",
         device="cpu",
         progress=False,
     )
-    assert set(rec["accuracy"]) == {"latin", "arabic", "kannada"}
-    assert rec["n_test"] == {"latin": 10, "arabic": 10, "kannada": 10}
-    assert rec["n_train"] == 150 and rec["classes"] == 30
-    assert all(0.0 <= a <= 1.0 for a in rec["accuracy"].values())
-    assert 0.0 <= rec["aux_accuracy"] <= 1.0
+    # the engine's one record shape, written by the engine
+    assert json.loads((tmp_path / "run" / "eval.json").read_text()) == rec
+    assert {k: rec[k] for k in ("group", "method", "seed")} == {
+        "group": "digits",
+        "method": "new",
+        "seed": 0,
+    }
+    assert rec["fit"]["epochs_run"] == 3 and rec["fit"]["device"]
+    m = rec["metrics"]
+    assert set(m["accuracy"]) == {"latin", "arabic", "kannada"}
+    assert m["n_test"] == {"latin": 10, "arabic": 10, "kannada": 10}
+    assert m["n_train"] == 150 and m["classes"] == 30
+    assert all(0.0 <= a <= 1.0 for a in m["accuracy"].values())
+    assert 0.0 <= m["aux_accuracy"] <= 1.0
+    assert m["selected"] == f"best val_acc (epoch {rec['fit']['best_epoch']})"
     import pandas as pd
 
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
@@ -297,13 +312,14 @@ def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
         TINY_MODEL,
         TINY_TRAIN,
         {},
-        tmp_path / "kan",
+        tmp_path / "kan" / "eval.json",
         device="cpu",
         progress=False,
     )
-    assert list(single["accuracy"]) == ["kannada"] and single["classes"] == 10
+    assert list(single["metrics"]["accuracy"]) == ["kannada"]
+    assert single["metrics"]["classes"] == 10
     # distinct blobs per class: a few epochs separate them well above chance (10%)
-    assert single["accuracy"]["kannada"] >= 0.5
+    assert single["metrics"]["accuracy"]["kannada"] >= 0.5
 
 
 def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatch):
@@ -311,7 +327,7 @@ def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatc
 
     torch.set_num_threads(1)
     args = ("digits", "uw", 1, SOURCES, fake_paths, TINY_MODEL, TINY_TRAIN, {"init_log_var": 0.0})
-    whole = ms.train_job(*args, tmp_path / "whole", device="cpu", progress=False)
+    whole = ms.train_job(*args, tmp_path / "whole" / "eval.json", device="cpu", progress=False)
 
     real_fit = engine.fit
 
@@ -323,54 +339,266 @@ def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatc
         return real_fit(*a, **kw, on_epoch_end=stop)
 
     monkeypatch.setattr(engine, "fit", interrupted_fit)
+    resumed_eval = tmp_path / "resumed" / "eval.json"
     with pytest.raises(KeyboardInterrupt):
-        ms.train_job(*args, tmp_path / "resumed", device="cpu", progress=False)
+        ms.train_job(*args, resumed_eval, device="cpu", progress=False)
     monkeypatch.setattr(engine, "fit", real_fit)
-    resumed = ms.train_job(*args, tmp_path / "resumed", device="cpu", progress=False)
+    resumed = ms.train_job(*args, resumed_eval, device="cpu", progress=False)
 
-    a = torch.load(tmp_path / "whole" / "model.pt", weights_only=True)
-    b = torch.load(tmp_path / "resumed" / "model.pt", weights_only=True)
+    a = engine.safe_load(tmp_path / "whole" / "model.pt")
+    b = engine.safe_load(tmp_path / "resumed" / "model.pt")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed["accuracy"] == whole["accuracy"]
+    assert resumed["metrics"]["accuracy"] == whole["metrics"]["accuracy"]
     # the learned loss weights resumed too
-    learned = whole["loss_state"]["log_vars"]
-    assert resumed["loss_state"]["log_vars"] == learned and learned != [0.0, 0.0, 0.0]
+    learned = whole["metrics"]["loss_state"]["log_vars"]
+    assert resumed["metrics"]["loss_state"]["log_vars"] == learned
+    assert learned != [0.0, 0.0, 0.0]
 
 
-def test_changed_method_params_retrain(tmp_path, fake_paths):
+def test_changed_method_params_do_not_resume(tmp_path, fake_paths, monkeypatch):
+    """An interrupted run resumes only with the same loss weights (the fingerprint)."""
+    from hwbench import engine
+
     torch.set_num_threads(1)
-    train = {**TINY_TRAIN, "epochs": 1}
+    train = {**TINY_TRAIN, "epochs": 2}
     args = ("digits", "wloss", 0, SOURCES, fake_paths, TINY_MODEL, train)
-    first = ms.train_job(
-        *args, {"sigma1": 0.2, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
+    other = {"sigma1": 5.0, "sigma2": 0.3}
+    fresh = ms.train_job(
+        *args, other, tmp_path / "fresh" / "eval.json", device="cpu", progress=False
     )
-    again = ms.train_job(
-        *args, {"sigma1": 0.2, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
-    )
-    assert again["accuracy"] == first["accuracy"]  # finished run: reused, not retrained
-    w0 = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
-    ms.train_job(
-        *args, {"sigma1": 5.0, "sigma2": 0.3}, tmp_path / "r", device="cpu", progress=False
-    )
-    w1 = torch.load(tmp_path / "r" / "model.pt", weights_only=True)
-    assert not all(torch.equal(w0[k], w1[k]) for k in w0)  # other sigma: trained anew
+
+    real_fit = engine.fit
+
+    def interrupted_fit(*a, **kw):
+        def stop(epoch, row):
+            raise KeyboardInterrupt
+
+        return real_fit(*a, **kw, on_epoch_end=stop)
+
+    monkeypatch.setattr(engine, "fit", interrupted_fit)
+    run = tmp_path / "r" / "eval.json"
+    with pytest.raises(KeyboardInterrupt):
+        ms.train_job(*args, {"sigma1": 0.2, "sigma2": 0.3}, run, device="cpu", progress=False)
+    assert (run.parent / engine.CHECKPOINT).exists()
+    monkeypatch.setattr(engine, "fit", real_fit)
+    again = ms.train_job(*args, other, run, device="cpu", progress=False)
+    # trained anew from epoch 1: the same weights as a fresh run with these sigmas
+    a = engine.safe_load(tmp_path / "fresh" / "model.pt")
+    b = engine.safe_load(run.parent / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert again["metrics"]["accuracy"] == fresh["metrics"]["accuracy"]
 
 
-# ---------------------------------------------------------------- the rule file
+# ---------------------------------------------------------------- the plan
 
 
-def test_rule_file_lists_the_module_models():
-    import ast
-    import re
+def test_plan_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, hwbench.studies.multiscript.plan; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plan_runs_inputs_and_params():
+    import yaml
 
     from tests.conftest import REPO
 
-    text = (REPO / "workflow/rules/multiscript.smk").read_text(encoding="utf-8")
-    literal = re.search(r"MS_MODELS = (\{.*?\n\})", text, re.S).group(1)
-    assert ast.literal_eval(literal) == {g: list(s.methods) for g, s in ms.GROUPS.items()}
-    scripts = ast.literal_eval(re.search(r"MS_GROUP_SCRIPTS = (\{.*?\})", text).group(1))
-    assert scripts == {g: list(s.scripts) for g, s in ms.GROUPS.items()}
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["multiscript"]
+    config = {**config, "seeds": [0, 3], "groups": ["digits", "amharic"]}
+    runs = plan.runs(config)
+    assert len(runs) == (7 + 4) * 2
+    assert runs[:2] == [
+        "results/multiscript/digits/lat/seed0",
+        "results/multiscript/digits/lat/seed3",
+    ]
+    assert runs[-1] == "results/multiscript/amharic/new/seed3"
+    assert plan.evals(config)[0] == "results/multiscript/digits/lat/seed0/eval.json"
+    assert plan.benchmarks(config)[0] == "benchmarks/jobs/multiscript/digits/lat/seed0.tsv"
+    assert plan.datasets(config) == [
+        "data/processed/synth/images.npy",
+        "data/processed/synth/meta.csv",
+    ]
+    # a single-script model reads only its script; Base all three, in script order
+    assert plan.train_inputs(config, "digits", "arab") == {
+        "images": ["data/processed/synth/images.npy"],
+        "meta": ["data/processed/synth/meta.csv"],
+        "splits": ["data/splits/synth/stratified.csv"],
+    }
+    assert len(plan.train_inputs(config, "digits", "base")["splits"]) == 3
+    assert list(plan.sources(config, "digits", "kan")) == ["kannada"]
+    assert list(plan.sources(config, "digits", "new")) == ["latin", "arabic", "kannada"]
+    # only the model's own hyper-parameters, for its group
+    assert plan.method_params(config, "amharic", "wloss") == {"sigma1": 0.65, "sigma2": 0.35}
+    assert plan.method_params(config, "digits", "wloss") == {"sigma1": 0.2, "sigma2": 0.3}
+    assert plan.method_params(config, "digits", "new") == {"reduction": "sum"}
+    assert plan.method_params(config, "digits", "base") == {}
+    with pytest.raises(ValueError, match="not run for amharic"):
+        plan.method_params(config, "amharic", "lat")
+
+
+def test_plan_wildcard_patterns_come_from_the_spec():
+    import re
+
+    for group, g in spec.GROUPS.items():
+        assert re.fullmatch(plan.GROUP_PATTERN, group)
+        assert all(re.fullmatch(plan.MODEL_PATTERN, m) for m in g.methods)
+    assert not re.fullmatch(plan.MODEL_PATTERN, "uwx")
+    assert set(plan.MODEL_PATTERN.split("|")) == {
+        m for g in spec.GROUPS.values() for m in g.methods
+    }
+
+
+def test_plan_check_config_names_missing_keys():
+    config = {"groups": ["digits", "amharic"], "sources": {"latin": {}}, "wloss": {"digits": {}}}
+    with pytest.raises(ValueError, match="multiscript.sources.arabic, multiscript.sources.kannada"):
+        plan.check_config({**config, "groups": ["digits"]})
+    config = {
+        "groups": ["amharic"],
+        "sources": {"latin": {}},
+        "wloss": {"digits": {}},
+    }
+    with pytest.raises(ValueError, match="multiscript.sources.amharic, multiscript.wloss.amharic"):
+        plan.check_config(config)
+
+
+# ---------------------------------------------------------------- Table 4 from hand-made records
+
+
+def record(group, method, seed, **accuracy):
+    """An eval.json record as the engine writes it, with the given test accuracies."""
+    return {
+        "group": group,
+        "method": method,
+        "seed": seed,
+        "metrics": {"accuracy": accuracy},
+        "fit": {"device": "cpu", "wall_s": 1.0, "epochs_run": 1},
+    }
+
+
+# Three Base seeds whose best script differs (Latin on seeds 0 and 2, Arabic on
+# seed 1), so the mean of per-seed ranges (14.33) and the range of the means
+# (86 - 75 = 11) differ, and so do the mean and the median of most columns.
+HAND_RECORDS = [
+    record("digits", "base", 0, latin=0.90, arabic=0.80, kannada=0.70),
+    record("digits", "base", 1, latin=0.80, arabic=0.90, kannada=0.76),
+    record("digits", "base", 2, latin=0.88, arabic=0.85, kannada=0.79),
+    record("amharic", "base", 0, amharic=0.70),
+    record("amharic", "base", 1, amharic=0.74),
+    record("digits", "lat", 0, latin=0.98),
+    record("digits", "lat", 1, latin=0.96),
+    record("digits", "new", 0, latin=0.97, arabic=0.99, kannada=0.95),
+]
+
+
+def test_table4_values_per_seed_from_hand_made_records():
+    values = report.table4_values(HAND_RECORDS).set_index(["model", "seed"])
+    assert list(values.index) == [
+        ("Lat", 0),
+        ("Lat", 1),
+        ("Base", 0),
+        ("Base", 1),
+        ("Base", 2),
+        ("New", 0),
+    ]
+    assert values.loc["Base", "Average"].tolist() == pytest.approx([80.0, 82.0, 84.0])
+    assert values.loc["Base", "Range per seed"].tolist() == pytest.approx([20.0, 14.0, 9.0])
+    assert values.loc[("Base", 1), "Amharic"] == pytest.approx(74.0)
+    unmeasured = ["Arabic", "Kannada", "Average", "Range per seed", "Amharic"]
+    assert values.loc[("Lat", 0), unmeasured].isna().all()
+
+
+def assert_range_is_range_of_means(table):
+    """Every multi-task row's Range is max - min of its Latin/Arabic/Kannada means
+    (the paper's definition), as the table prints them."""
+    checked = 0
+    for _, row in table.iterrows():
+        if row["model"] not in ("Base", "Wloss", "UW", "New"):
+            continue
+        means = [float(row[c].split(" ± ")[0]) for c in ("Latin", "Arabic", "Kannada")]
+        assert float(row["Range"]) == pytest.approx(round(max(means) - min(means), 2), abs=1e-9)
+        checked += 1
+    assert checked
+
+
+def assert_nothing_unmeasured_prints_a_number(table):
+    """A single-script model's cells for the scripts it never saw are "-" in our
+    columns (no 0), and no cell of ours is a bare 0."""
+    own = {"Lat": "Latin", "Arab": "Arabic", "Kan": "Kannada"}
+    ours = report.COLUMNS + ["Range per seed"]
+    for _, row in table.iterrows():
+        if row["model"] in own:
+            assert [row[c] for c in ours if c != own[row["model"]]] == ["-"] * (len(ours) - 1)
+            assert row[f"{own[row['model']]}"] != "-"
+        assert "0" not in {row[c] for c in ours}
+
+
+def test_table4_every_cell_from_hand_made_records():
+    table = report.table4(HAND_RECORDS)
+    cells = {
+        # model: seeds, (ours, paper, diff) per column of report.COLUMNS, Range per seed
+        "Lat": (
+            2,
+            [
+                ("97.00 ± 1.41", "98.45", "-1.45"),
+                # not measured: "-" in ours; the paper's printed 0 stays in its column
+                ("-", "0", "-"),
+                ("-", "0", "-"),
+                ("-", "-", "-"),
+                ("-", "-", "-"),
+                ("-", "-", "-"),
+            ],
+            "-",
+        ),
+        "Base": (
+            3,
+            [
+                ("86.00 ± 5.29", "97.19", "-11.19"),
+                ("85.00 ± 5.00", "95.51", "-10.51"),
+                ("75.00 ± 4.58", "94.90", "-19.90"),
+                ("82.00 ± 2.00", "95.87", "-13.87"),
+                # the range of the means 86 - 75, not the mean of per-seed ranges
+                ("11.00", "2.99", "+8.01"),
+                ("72.00 ± 2.83", "73.83", "-1.83"),
+            ],
+            "14.33 ± 5.51",
+        ),
+        "New": (
+            1,
+            [
+                ("97.00", "97.85", "-0.85"),
+                ("99.00", "98.07", "+0.93"),
+                ("95.00", "97.23", "-2.23"),
+                ("97.00", "97.71", "-0.71"),
+                ("4.00", "0.84", "+3.16"),
+                ("-", "75.91", "-"),
+            ],
+            "4.00",
+        ),
+    }
+    expected = []
+    for model, (seeds, columns, per_seed) in cells.items():
+        row = {"model": model, "seeds": seeds}
+        for col, (ours, paper, diff) in zip(report.COLUMNS, columns, strict=True):
+            row.update({col: ours, f"{col} paper": paper, f"{col} diff": diff})
+            if col == "Range":
+                row["Range per seed"] = per_seed
+        expected.append(row)
+    assert table.to_dict("records") == expected
+    assert_range_is_range_of_means(table)
+    assert_nothing_unmeasured_prints_a_number(table)
+
+
+def test_range_is_taken_of_the_printed_means():
+    # means 90.004 and 80.006 print as 90.00 and 80.01: Range 9.99, their difference
+    records = [
+        record("digits", "wloss", 0, latin=0.90004, arabic=0.80006, kannada=0.85),
+    ]
+    table = report.table4(records)
+    assert table.loc[0, ["Latin", "Arabic", "Range"]].tolist() == ["90.00", "80.01", "9.99"]
+    assert_range_is_range_of_means(table)
 
 
 # ---------------------------------------------------------------- end to end
@@ -386,7 +614,7 @@ TINY = {
         }
     },
     "multiscript": {
-        "seeds": [0],
+        "seeds": [0, 1],  # two: a cell is a real mean over seeds
         "model": {"name": "small_cnn", "in_channels": 1, "normalize": "mnist"},
         "train": {"epochs": 1, "batch_size": 32, "monitor": "val_acc", "mode": "max"},
     },
@@ -395,6 +623,8 @@ TINY = {
 
 @pytest.mark.e2e
 def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
+    import json
+
     import pandas as pd
 
     from tests.conftest import planned_jobs, run_snakemake, write_config
@@ -404,14 +634,30 @@ def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
 
     table = pd.read_csv(workdir / "reports/table4.csv", dtype=str, keep_default_na=False)
     assert list(table["model"]) == ["Lat", "Arab", "Kan", "Base", "Wloss", "UW", "New"]
-    for col in ms.COLUMNS:
+    for col in report.COLUMNS:
         assert {col, f"{col} paper", f"{col} diff"} <= set(table.columns)
+    # a report cell is the mean over seeds of the runs' eval.json values
+    for group, model, script, row, col in [
+        ("digits", "wloss", "arabic", "Wloss", "Arabic"),
+        ("amharic", "new", "amharic", "New", "Amharic"),
+    ]:
+        accs = [
+            json.loads(p.read_text())["metrics"]["accuracy"][script]
+            for p in sorted(
+                (workdir / f"results/multiscript/{group}/{model}").glob("seed*/eval.json")
+            )
+        ]
+        assert len(accs) == len(TINY["multiscript"]["seeds"])
+        cell = table.set_index("model").loc[row, col]
+        assert float(cell.split(" ± ")[0]) == pytest.approx(100 * sum(accs) / len(accs), abs=0.005)
     assert (table != "").all().all(), "every cell is filled"
+    assert_range_is_range_of_means(table)
     lat = table.set_index("model").loc["Lat"]
-    assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("0", "0", "-", "-")
-    assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0.00"
+    assert (lat["Arabic"], lat["Kannada"], lat["Average"], lat["Amharic"]) == ("-",) * 4
+    assert lat["Latin paper"] == "98.45" and lat["Arabic paper"] == "0"
+    assert_nothing_unmeasured_prints_a_number(table)
     new = table.set_index("model").loc["New"]
-    assert new["Amharic paper"] == "75.91" and "±" not in new["Amharic"]  # one seed: no sd
+    assert new["Amharic paper"] == "75.91" and " ± " in new["Amharic"]
     for name in ("table4.md", "table4.json", "table4_curves.png", "table4_new_losses.png"):
         assert (workdir / "reports" / name).stat().st_size > 0
 
@@ -429,11 +675,11 @@ def test_snakefile_writes_table4_and_reruns_only_what_changed(workdir):
         },
     )
     assert planned_jobs(workdir, "reports/table4.csv") == {
-        "multiscript_train": 1,
+        "multiscript_train": 2,  # one per seed
         "multiscript_table4": 1,
     }
     # another seed: only that seed's jobs (7 digit models + 4 Amharic) and the report
-    write_config(workdir, {**TINY, "multiscript": {**TINY["multiscript"], "seeds": [0, 1]}})
+    write_config(workdir, {**TINY, "multiscript": {**TINY["multiscript"], "seeds": [0, 1, 2]}})
     assert planned_jobs(workdir, "reports/table4.csv") == {
         "multiscript_train": 11,
         "multiscript_table4": 1,

@@ -1,43 +1,18 @@
 # The multi-script MTL study (docs/multiscript.md): reports/table4.csv.
-#
-# One training job per (group, model, seed): group "digits" trains Lat/Arab/Kan
-# (one script each) and Base/Wloss/UW/New (30 classes); group "amharic" trains
-# Base/Wloss/UW/New on 77 classes. Each job's params hold only what that job uses,
-# so editing one model's hyper-parameter reruns that model's jobs and the report.
-
-
-include: "functions/multiscript.smk"
+# What runs, and each job's inputs and params: hwbench/studies/multiscript/plan.py.
+from hwbench.studies.multiscript import plan as ms_plan
 
 
 MS = config["multiscript"]
-# Models per group; hwbench.studies.multiscript.GROUPS is the reference (a test
-# checks they agree). Kept literal here so a dry run does not import torch.
-MS_MODELS = {
-    "digits": ["lat", "arab", "kan", "base", "wloss", "uw", "new"],
-    "amharic": ["base", "wloss", "uw", "new"],
-}
-MS_SCRIPTS = {"lat": ["latin"], "arab": ["arabic"], "kan": ["kannada"]}
-MS_GROUP_SCRIPTS = {"digits": ["latin", "arabic", "kannada"], "amharic": ["amharic"]}
-MS_CODE = hw(
-    "studies/multiscript.py",
-    "engine.py",
-    "models.py",
-    "data.py",
-    "metrics.py",
-    "store.py",
-    "charsets.py",
-    "logs.py",
-)
-
-ms_check_config()
-ALL_TARGETS.append("reports/table4.csv")
+ms_plan.check_config(MS)
+ALL_TARGETS.append(ms_plan.TABLE)
 
 
 rule multiscript_train:
     input:
-        unpack(ms_data),
+        unpack(lambda w: ms_plan.train_inputs(MS, w.group, w.model)),
         script=script_path("multiscript_train.py"),
-        code=MS_CODE,
+        code=code("studies.multiscript.job"),
     # metrics.csv and the checkpoint live beside eval.json but are not declared:
     # Snakemake deletes declared outputs before a rerun, and the engine resumes
     # from both after an interrupted job.
@@ -48,9 +23,9 @@ rule multiscript_train:
     benchmark:
         "benchmarks/jobs/multiscript/{group}/{model}/seed{seed}.tsv"
     wildcard_constraints:
-        group="digits|amharic",
-        model="lat|arab|kan|base|wloss|uw|new",
-        seed=r"\d+",
+        group=ms_plan.GROUP_PATTERN,
+        model=ms_plan.MODEL_PATTERN,
+        seed=ms_plan.SEED_PATTERN,
     conda:
         "../envs/hwbench.yaml"
     threads: MS["resources"]["threads"]
@@ -59,31 +34,23 @@ rule multiscript_train:
         mem_mb=MS["resources"]["mem_mb"],
         runtime=MS["resources"]["runtime"],
     params:
-        run_dir=lambda wildcards, output: os.path.dirname(output.eval),
-        sources=lambda wildcards: {s: MS["sources"][s] for s in ms_scripts(wildcards)},
+        sources=lambda w: ms_plan.sources(MS, w.group, w.model),
         model=MS["model"],
         train=MS["train"],
         select=MS["select"],
-        method=ms_method_params,
+        method=lambda w: ms_plan.method_params(MS, w.group, w.model),
     script:
         "../scripts/multiscript_train.py"
 
 
 rule multiscript_table4:
     input:
-        evals=[f"{run}/eval.json" for run in ms_runs()],
-        datasets=ms_datasets(),
+        evals=ms_plan.evals(MS),
+        datasets=ms_plan.datasets(MS),
         script=script_path("multiscript_report.py"),
-        code=hw("studies/multiscript.py", "report.py", "store.py", "logs.py"),
+        code=code("studies.multiscript.report"),
     output:
-        csv="reports/table4.csv",
-        html=report(
-            "reports/table4.html",
-            caption="../report/multiscript/table4.rst",
-            category="multiscript",
-        ),
-        md="reports/table4.md",
-        json="reports/table4.json",
+        **table_outputs("table4", "multiscript", "../report/multiscript/table4.rst"),
         curves=report(
             "reports/table4_curves.png",
             caption="../report/multiscript/curves.rst",
@@ -100,11 +67,14 @@ rule multiscript_table4:
         "benchmarks/jobs/multiscript/table4.tsv"
     conda:
         "../envs/hwbench.yaml"
+    threads: MS["resources"]["threads"]
+    resources:
+        mem_mb=MS["resources"]["mem_mb"],
+        runtime=MS["resources"]["runtime"],
     params:
         config=MS,
         # wall time per job, for the provenance sidecar
-        benchmarks=[
-            run.replace("results/", "benchmarks/jobs/") + ".tsv" for run in ms_runs()
-        ],
+        benchmarks=ms_plan.benchmarks(MS),
+        repo=workflow.basedir,
     script:
         "../scripts/multiscript_report.py"

@@ -5,29 +5,30 @@ import os
 
 import pandas as pd
 
-from hwbench import report
+from hwbench import report as tables
 from hwbench.logs import job_log
-from hwbench.studies import multiscript
+from hwbench.studies.multiscript import report
 
-with job_log(snakemake.log[0]) as log:  # noqa: F821
-    sm = snakemake  # noqa: F821
+with job_log(snakemake.log[0]) as log:
     evals, runs = [], []
-    for path in sm.input.evals:
+    for path in snakemake.input.evals:
         with open(path, encoding="utf-8") as f:
             rec = json.load(f)
         evals.append(rec)
         runs.append((rec, pd.read_csv(os.path.join(os.path.dirname(path), "metrics.csv"))))
-    table = multiscript.table4(evals)
+    table = report.table4(evals)
     log.info("Table 4:\n%s", table.to_string(index=False))
-    prov = report.provenance(
-        config={"multiscript": sm.params.config},
-        dataset_files=sm.input.datasets,
-        benchmark_files=[b for b in sm.params.benchmarks if os.path.exists(b)],
+    prov = tables.provenance(
+        config={"multiscript": snakemake.params.config},
+        dataset_files=snakemake.input.datasets,
+        benchmark_files=[b for b in snakemake.params.benchmarks if os.path.exists(b)],
         job_devices={
-            os.path.dirname(p): r["device"] for p, r in zip(sm.input.evals, evals, strict=True)
+            os.path.dirname(p): r["fit"]["device"]
+            for p, r in zip(snakemake.input.evals, evals, strict=True)
         },
+        repo=snakemake.params.repo,
     )
-    curves = multiscript.epoch_curves(runs)
-    multiscript.plot_curves(curves, sm.output.curves)
-    multiscript.plot_new_losses(curves, sm.output.new_losses)
-    report.write_report(table, sm.output.csv, prov)
+    curves = report.epoch_curves(runs)
+    report.plot_curves(curves, snakemake.output.curves)
+    report.plot_new_losses(curves, snakemake.output.new_losses)
+    tables.write_report(table, snakemake.output.csv, prov)

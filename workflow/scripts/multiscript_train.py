@@ -1,32 +1,34 @@
-"""Snakemake adapter: train and test one model of Table 4 (hwbench.studies.multiscript)."""
+"""Snakemake adapter: train and test one model of Table 4 (hwbench.studies.multiscript.job)."""
 
 import os
 
 import torch
 
 from hwbench.logs import job_log
-from hwbench.store import write_json
-from hwbench.studies import multiscript
+from hwbench.studies.multiscript import job
 
-with job_log(snakemake.log[0]):  # noqa: F821
-    sm = snakemake  # noqa: F821
-    torch.set_num_threads(sm.threads)
-    scripts = list(sm.params.sources)
-    # inputs come in the order of the job's scripts (see workflow/rules/multiscript.smk)
+with job_log(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    scripts = list(snakemake.params.sources)
+    # inputs come in the order of the job's scripts (plan.train_inputs)
     paths = {
         s: (os.path.dirname(str(images)), str(split))
-        for s, images, split in zip(scripts, sm.input.images, sm.input.splits, strict=True)
+        for s, images, split in zip(
+            scripts,
+            snakemake.input.images,
+            snakemake.input.splits,
+            strict=True,
+        )
     }
-    record = multiscript.train_job(
-        group=sm.wildcards.group,
-        method=sm.wildcards.model,
-        seed=int(sm.wildcards.seed),
-        sources=sm.params.sources,
+    job.train_job(
+        group=snakemake.wildcards.group,
+        method=snakemake.wildcards.model,
+        seed=int(snakemake.wildcards.seed),
+        sources=snakemake.params.sources,
         paths=paths,
-        model_cfg=sm.params.model,
-        train=sm.params.train,
-        method_params=sm.params.method,
-        run_dir=sm.params.run_dir,
-        select=sm.params.select,
+        model_cfg=snakemake.params.model,
+        train=snakemake.params.train,
+        method_params=snakemake.params.method,
+        eval_path=snakemake.output.eval,
+        select=snakemake.params.select,
     )
-    write_json(sm.output.eval, record)

@@ -279,13 +279,8 @@ def test_sequence_fills_R_from_row_zero_and_is_deterministic(tmp_path):
     assert not (tmp_path / "a" / "state.pt").exists()
 
 
-def test_sequence_resumes_after_a_killed_task(tmp_path, monkeypatch):
-    torch.set_num_threads(1)
-    tasks = _two_writer_tasks()
-    cfg = _cfg(train={"epochs": 2})
-    cpu = torch.device("cpu")
-    whole = job.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "whole", cpu)
-
+def _kill_during_second_task(monkeypatch, tasks, cfg, run_dir):
+    """Run an EWC sequence Ann, Bob that dies as its second task starts (state.pt kept)."""
     real_fit, calls = job.fit, []
 
     def dying_fit(*args, **kwargs):
@@ -294,11 +289,20 @@ def test_sequence_resumes_after_a_killed_task(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed during the second task")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(job, "fit", dying_fit)
-    with pytest.raises(KeyboardInterrupt):
-        job.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "cut", cpu)
-    assert (tmp_path / "cut" / "state.pt").exists()
-    monkeypatch.setattr(job, "fit", real_fit)
+    with monkeypatch.context() as patch:
+        patch.setattr(job, "fit", dying_fit)
+        with pytest.raises(KeyboardInterrupt):
+            job.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, run_dir, "cpu")
+    assert (run_dir / "state.pt").exists()
+
+
+def test_sequence_resumes_after_a_killed_task(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    tasks = _two_writer_tasks()
+    cfg = _cfg(train={"epochs": 2})
+    cpu = torch.device("cpu")
+    whole = job.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "whole", cpu)
+    _kill_during_second_task(monkeypatch, tasks, cfg, tmp_path / "cut")
     resumed = job.run_sequence(tasks, ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "cut", cpu)
     assert resumed["metrics"] == whole["metrics"]
     pd.testing.assert_frame_equal(
@@ -314,19 +318,7 @@ def test_stale_sequence_state_starts_over(tmp_path, monkeypatch, caplog, change)
     torch.set_num_threads(1)
     cfg = _cfg(train={"epochs": 2})
     cpu = torch.device("cpu")
-    real_fit, calls = job.fit, []
-
-    def dying_fit(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt("killed during the second task")
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(job, "fit", dying_fit)
-    with pytest.raises(KeyboardInterrupt):
-        job.run_sequence(_two_writer_tasks(0), ["Ann", "Bob"], "ewc", cfg, 0, tmp_path / "cut", cpu)
-    assert (tmp_path / "cut" / "state.pt").exists()
-    monkeypatch.setattr(job, "fit", real_fit)
+    _kill_during_second_task(monkeypatch, _two_writer_tasks(0), cfg, tmp_path / "cut")
 
     new_tasks, new_cfg = _two_writer_tasks(0), cfg
     if change == "data":

@@ -472,6 +472,38 @@ def test_table_every_cell_from_hand_made_records(tmp_path):
     assert table.loc[1, "ACC"] == "0.9300 ± 0.0361" and table.loc[1, "ACC_diff"] == "-0.0265"
 
 
+def test_table_when_the_curriculum_equals_a_configured_order(tmp_path):
+    """Issue 17 item 3: two of our rows (the configured order and the curriculum that
+    computed the same sequence) meet one paper row; each gets it, none is lost."""
+    wspc = "Wang_Shen_Peng_Cheng"
+    records = [
+        _record("basic", order, wspc.split("_"), seed, acc, bwt, fwt)
+        for order, values in ((wspc, [(0.90, 0.01, 0.70), (0.94, 0.03, 0.74)]),
+                              ("curriculum", [(0.80, -0.02, 0.60), (0.84, 0.00, 0.66)]))
+        for seed, (acc, bwt, fwt) in enumerate(values)
+    ]  # fmt: skip
+    runs = pd.DataFrame(
+        [
+            {
+                "method": r["method"],
+                "order": r["order"],
+                "sequence": "_".join(r["sequence"]),
+                "seed": r["seed"],
+                **r["metrics"],
+            }
+            for r in records
+        ]  # fmt: skip
+    ).drop(columns="final")
+    table = llr.lifelong_table(runs, model="small_cnn")
+    assert table["order"].tolist() == [wspc, "curriculum"]
+    assert table["sequence"].tolist() == [wspc, wspc]
+    assert table["ACC"].tolist() == [_cell([0.90, 0.94]), _cell([0.80, 0.84])]
+    assert table["ACC_paper"].tolist() == ["0.9565 ± 0.0215"] * 2
+    assert table["ACC_diff"].tolist() == [f"{0.92 - 0.9565:+.4f}", f"{0.82 - 0.9565:+.4f}"]
+    assert table["FWT_diff"].tolist() == [f"{0.72 - 0.7649:+.4f}", f"{0.63 - 0.7649:+.4f}"]
+    assert table["n"].tolist() == [2, 2]
+
+
 # --- the plan ----------------------------------------------------------------------------
 
 

@@ -85,9 +85,11 @@ def join_paper(
 ) -> pd.DataFrame:
     """Add the paper's value (``paper_col`` of ``paper``) and ``diff`` = our mean - paper.
 
-    A key without a paper value gets NaN in both columns.
+    A key without a paper value gets NaN in both columns. ``keys`` may be fewer than
+    ``agg``'s own, so several of our rows can meet one paper row (lifelong: a
+    curriculum order that computed a configured order); each paper key must be unique.
     """
-    merged = agg.merge(paper[[*keys, paper_col]], on=list(keys), how="left", validate="1:1")
+    merged = agg.merge(paper[[*keys, paper_col]], on=list(keys), how="left", validate="m:1")
     merged[f"{metric}_paper"] = merged.pop(paper_col)
     merged[f"{metric}_diff"] = merged[f"{metric}_mean"] - merged[f"{metric}_paper"]
     return merged

@@ -1,64 +1,43 @@
 # The lifelong study (docs/lifelong.md): writers as tasks, basic vs EWC vs
-# multi-task, ACC/BWT/FWT -> reports/lifelong.csv.
-#
-# One job per (method, task order, seed) trains the whole task sequence; the
-# multi-task upper bound is one job per seed; the "curriculum" order comes from
-# one job that scores every writer with a single-task model. Each job's params
-# hold only what it uses: changing the EWC lambda reruns the EWC jobs and the
-# report, nothing else; adding a seed or an order trains only those runs.
+# multi-task, ACC/BWT/FWT -> reports/lifelong.csv. Runs, inputs and params come
+# from hwbench/studies/lifelong/plan.py.
+from hwbench.studies.lifelong import plan as ll_plan
+from hwbench.studies.lifelong import spec as ll_spec
 
-
-include: "functions/lifelong.smk"
-
-
-LL = config.get("lifelong")
-LL_CODE = hw(
-    "studies/lifelong.py",
-    "continual.py",
-    "engine.py",
-    "models.py",
-    "data.py",
-    "metrics.py",
-    "store.py",
-    "logs.py",
-)
-# Methods trained as a task sequence (the rest of lifelong.methods: multitask).
-LL_SEQUENTIAL = ["basic", "ewc"]
-
-if LL is not None:
-    ALL_TARGETS.append("reports/lifelong.csv")
+LL = config["lifelong"]
+ll_plan.check_config(LL)
+ALL_TARGETS.append(ll_plan.TABLE)
 
 
 rule lifelong_curriculum:
     input:
-        unpack(ll_data),
+        unpack(lambda wildcards: ll_plan.data_inputs(LL)),
         script=script_path("lifelong_train.py"),
-        code=LL_CODE,
+        code=code("studies.lifelong.job"),
     output:
-        order="results/lifelong/curriculum/order.json",
+        order=ll_plan.CURRICULUM_ORDER,
     log:
         "logs/lifelong/curriculum.log",
     benchmark:
-        "benchmarks/jobs/lifelong/curriculum.tsv"
+        ll_plan.CURRICULUM_BENCHMARK
     conda:
         "../envs/hwbench.yaml"
-    threads: LL["resources"]["threads"] if LL else 1
+    threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
-        runtime=LL["resources"]["runtime"] if LL else 60,
+        mem_mb=LL["resources"]["mem_mb"],
+        runtime=LL["resources"]["runtime"],
     params:
-        cfg=lambda wildcards: ll_cfg("curriculum"),
+        cfg=ll_plan.job_cfg(LL, "curriculum"),
     script:
         "../scripts/lifelong_train.py"
 
 
 rule lifelong_sequence:
     input:
-        unpack(ll_data),
-        unpack(ll_order_input),
+        unpack(lambda wildcards: ll_plan.sequence_inputs(LL, wildcards.order)),
         script=script_path("lifelong_train.py"),
-        code=LL_CODE,
+        code=code("studies.lifelong.job"),
     # Per-task metrics.csv and the resume state (state.pt) live beside these but
     # are not declared: Snakemake deletes declared outputs before a rerun.
     output:
@@ -70,27 +49,27 @@ rule lifelong_sequence:
     benchmark:
         "benchmarks/jobs/lifelong/{method}/{order}/s{seed}.tsv"
     wildcard_constraints:
-        method="|".join(LL_SEQUENTIAL),
-        order=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
+        method="|".join(ll_spec.SEQUENTIAL_METHODS),
+        order=ll_spec.ORDER_PATTERN,
         seed=r"\d+",
     conda:
         "../envs/hwbench.yaml"
-    threads: LL["resources"]["threads"] if LL else 1
+    threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
-        runtime=LL["resources"]["runtime"] if LL else 60,
+        mem_mb=LL["resources"]["mem_mb"],
+        runtime=LL["resources"]["runtime"],
     params:
-        cfg=ll_sequence_cfg,
+        cfg=lambda wildcards: ll_plan.sequence_cfg(LL, wildcards.method),
     script:
         "../scripts/lifelong_train.py"
 
 
 rule lifelong_multitask:
     input:
-        unpack(ll_data),
+        unpack(lambda wildcards: ll_plan.data_inputs(LL)),
         script=script_path("lifelong_train.py"),
-        code=LL_CODE,
+        code=code("studies.lifelong.job"),
     output:
         eval="results/lifelong/multitask/s{seed}/eval.json",
         curves="results/lifelong/multitask/s{seed}/curves.csv",
@@ -102,41 +81,24 @@ rule lifelong_multitask:
         seed=r"\d+",
     conda:
         "../envs/hwbench.yaml"
-    threads: LL["resources"]["threads"] if LL else 1
+    threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
-        mem_mb=LL["resources"]["mem_mb"] if LL else 1000,
-        runtime=LL["resources"]["runtime"] if LL else 60,
+        mem_mb=LL["resources"]["mem_mb"],
+        runtime=LL["resources"]["runtime"],
     params:
-        cfg=lambda wildcards: ll_cfg("multitask"),
+        cfg=ll_plan.job_cfg(LL, "multitask"),
     script:
         "../scripts/lifelong_train.py"
 
 
 rule lifelong_report:
     input:
-        evals=lambda wildcards: [f"{run}/eval.json" for run in ll_runs()],
-        curves=lambda wildcards: [f"{run}/curves.csv" for run in ll_runs()],
-        matrices=lambda wildcards: [
-            f"{run}/R.csv" for run in ll_runs() if "/multitask/" not in run
-        ],
-        dataset=lambda wildcards: [
-            ll_data(wildcards)["images"],
-            ll_data(wildcards)["meta"],
-        ],
+        unpack(lambda wildcards: ll_plan.report_inputs(LL)),
         script=script_path("lifelong_report.py"),
-        code=hw(
-            "studies/lifelong.py", "continual.py", "report.py", "store.py", "logs.py"
-        ),
+        code=code("studies.lifelong.report"),
     output:
-        table="reports/lifelong.csv",
-        html=report(
-            "reports/lifelong.html",
-            caption="../report/lifelong/table.rst",
-            category="lifelong",
-        ),
-        md="reports/lifelong.md",
-        json="reports/lifelong.json",
+        **table_outputs("lifelong", "lifelong", "../report/lifelong/table.rst"),
         curves=report(
             "reports/lifelong_curves.png",
             caption="../report/lifelong/curves.rst",
@@ -153,10 +115,14 @@ rule lifelong_report:
         "benchmarks/jobs/lifelong/report.tsv"
     conda:
         "../envs/hwbench.yaml"
+    threads: LL["resources"]["threads"]
+    resources:
+        mem_mb=LL["resources"]["mem_mb"],
+        runtime=LL["resources"]["runtime"],
     params:
         config=LL,
-        model=LL["model"]["name"] if LL else None,
-        benchmarks=lambda wildcards: ll_benchmarks(),
+        model=LL["model"]["name"],
+        benchmarks=ll_plan.benchmarks(LL),
         repo=workflow.basedir,
     script:
         "../scripts/lifelong_report.py"

@@ -11,34 +11,34 @@ from pathlib import Path
 import torch
 
 from hwbench.logs import job_log
-from hwbench.studies import lifelong as ll
+from hwbench.studies.lifelong import job, spec
 
-smk = snakemake  # noqa: F821 (injected by Snakemake)
-
-with job_log(smk.log[0]) as log:
-    torch.set_num_threads(smk.threads)
-    cfg = smk.params.cfg
-    device = ll.pick_run_device(cfg)
-    raw = smk.input.get("raw")
-    processed = Path(smk.input.images).parent
-    if smk.rule == "lifelong_curriculum":
-        parts = ll.curriculum_parts(cfg)
-        tasks = ll.load_tasks(processed, smk.input.split, cfg, device, raw, parts)
-        result = ll.run_curriculum(tasks, cfg, Path(smk.output.order).parent, device)
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    cfg = snakemake.params.cfg
+    inputs, rule = snakemake.input, snakemake.rule
+    device = job.pick_run_device(cfg)
+    processed = Path(inputs.images).parent
+    raw = inputs.get("raw")
+    if rule == "lifelong_curriculum":
+        parts = job.curriculum_parts(cfg)
+        tasks = job.load_tasks(processed, inputs.split, cfg, device, raw, parts)
+        out_dir = Path(snakemake.output.order).parent
+        result = job.run_curriculum(tasks, cfg, out_dir, device)
         log.info("curriculum order: %s", "_".join(result["order"]))
     else:
-        tasks = ll.load_tasks(processed, smk.input.split, cfg, device, raw)
-        run_dir = Path(smk.output.eval).parent
-        seed = int(smk.wildcards.seed)
-        if smk.rule == "lifelong_multitask":
-            result = ll.run_multitask(tasks, cfg, seed, run_dir, device)
+        tasks = job.load_tasks(processed, inputs.split, cfg, device, raw)
+        run_dir = Path(snakemake.output.eval).parent
+        wildcards = snakemake.wildcards
+        seed = int(wildcards.seed)
+        if rule == "lifelong_multitask":
+            result = job.run_multitask(tasks, cfg, seed, run_dir, device)
         else:
-            order_name = smk.wildcards.order
             curriculum = None
-            if order_name == ll.CURRICULUM:
-                curriculum = json.loads(Path(smk.input.order).read_text())["order"]
-            order = ll.resolve_order(order_name, cfg["writers"], curriculum)
-            result = ll.run_sequence(
-                tasks, order, smk.wildcards.method, cfg, seed, run_dir, device, order_name
+            if wildcards.order == spec.CURRICULUM:
+                curriculum = json.loads(Path(inputs.order).read_text())["order"]
+            order = spec.resolve_order(wildcards.order, cfg["writers"], curriculum)
+            result = job.run_sequence(
+                tasks, order, wildcards.method, cfg, seed, run_dir, device, wildcards.order
             )
-        log.info("%s", {k: v for k, v in result.items() if k in ("acc", "bwt", "fwt")})
+        log.info("%s", result["metrics"])

@@ -122,7 +122,7 @@ rule lifelong_report:
     params:
         config=LL,
         model=LL["model"]["name"],
-        benchmarks=ll_plan.benchmarks(LL),
+        benchmark_files=ll_plan.benchmarks(LL),
         repo=workflow.basedir,
     script:
         "../scripts/lifelong_report.py"

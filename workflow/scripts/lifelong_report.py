@@ -5,13 +5,9 @@ from hwbench.logs import job_log
 from hwbench.studies.lifelong.report import build_report
 
 with job_log(snakemake.log[0]) as log:
+    # params are named as build_report's keywords: model, config, benchmark_files, repo
+    params = dict(snakemake.params.items())
     table = build_report(
-        snakemake.input.evals,
-        model=snakemake.params.model,
-        config=snakemake.params.config,
-        dataset_files=snakemake.input.dataset,
-        benchmark_files=snakemake.params.benchmarks,
-        repo=snakemake.params.repo,
-        out=snakemake.output,
+        snakemake.input.evals, dataset_files=snakemake.input.dataset, out=snakemake.output, **params
     )
     log.info("\n%s", report.to_markdown(table))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from hwbench import report
 from hwbench.studies.adaptation.loop import writer_scores
-from hwbench.studies.adaptation.spec import KNN_KS, PAPER_BASE, WRITER_SPLITS
+from hwbench.studies.adaptation.spec import KNN_KS, PAPER_BASE, PAPER_BASE_COLUMNS, WRITER_SPLITS
 
 # Paper values (Table 3 and section 4.5), in percent where a rate.
 PAPER = {
@@ -190,8 +190,9 @@ def base_split_table(
                 "accuracy": 100.0 * metrics[f"{split}_acc"],
             }
             row = {"dataset": dataset, "split": split}
+            printed = dict(zip(PAPER_BASE_COLUMNS, paper[split], strict=True)) if paper else {}
             for key, value in ours.items():
-                theirs = paper.get(split, {}).get(key)
+                theirs = printed.get(key)
                 digits = 2 if key == "accuracy" else 0
                 row[key] = f"{value:.{digits}f}"
                 row[f"{key}_paper"] = "" if theirs is None else f"{theirs:.{digits}f}"

@@ -8,17 +8,18 @@ BASE_MODEL = {"name": "base_cnn"}  # the paper's network (hwbench.models)
 # Per dataset, the jobs before the per-writer loop (one benchmark file each).
 DATASET_STEPS = ("train", "features", "styles")
 
-# The paper's base CNN (section 4.4.2) and its splits (Table 2), per split of the
-# writer scheme: writers, images and accuracy in percent.
+# The paper's base CNN (section 4.4.2) and its splits (Table 2): per split of the
+# writer scheme, (writers, images, accuracy in percent).
+PAPER_BASE_COLUMNS = ("writers", "images", "accuracy")
 PAPER_BASE = {
     "nist": {
-        "train": {"writers": 3057, "images": 659541, "accuracy": 88.36},
-        "val": {"writers": 339, "images": 73209, "accuracy": 87.39},
-        "app": {"writers": 200, "images": 81505, "accuracy": 87.35},
+        "train": (3057, 659541, 88.36),
+        "val": (339, 73209, 87.39),
+        "app": (200, 81505, 87.35),
     },
     "deepwriting": {
-        "train": {"writers": 242, "images": 298313, "accuracy": 87.65},
-        "val": {"writers": 27, "images": 33484, "accuracy": 83.12},
-        "app": {"writers": 70, "images": 37658, "accuracy": 82.12},
+        "train": (242, 298313, 87.65),
+        "val": (27, 33484, 83.12),
+        "app": (70, 37658, 82.12),
     },
 }

@@ -186,7 +186,7 @@ rule adaptation_base_table:
     params:
         datasets=ad_plan.datasets(AD),
         papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
-        config=AD,
+        config=ad_plan.base_table_config(AD),
         repo=workflow.basedir,
     script:
         "../scripts/adaptation_base_table.py"

@@ -69,5 +69,12 @@ def report_inputs(cfg: Mapping) -> dict[str, list[str]]:
     }
 
 
+def base_table_config(cfg: Mapping) -> dict:
+    """What the base-CNN table depends on (its provenance): not the KNN loop's keys,
+    so a loop option does not rebuild it."""
+    keys = ("datasets", "paper", "charsets", "model", "seed", "train", "train_per_dataset")
+    return {k: cfg.get(k) for k in keys}
+
+
 def targets(cfg: Mapping) -> list[str]:
     return [TARGET, BASE_TARGET] if datasets(cfg) else []

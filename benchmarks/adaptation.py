@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hwbench.store import write_csv  # noqa: E402
+from hwbench.report import append_bench_rows  # noqa: E402
 from hwbench.studies.adaptation import loop as ad  # noqa: E402
 
 NIST_WRITERS, NIST_APP_IMAGES, NIST_CLASSES = 200, 81505, 62
@@ -113,18 +113,19 @@ def main(argv=None) -> None:
         f"{args.writers} writers x {args.resamples} resamples, {workers} workers, "
         f"{args.weights}; load {os.getloadavg()[0]:.1f}"
     )
-    bench = pd.DataFrame(
+    rows = [
+        ("loop_images_per_s", processed / wall, "images/s", "measured"),
+        ("test_images_per_s", scored / wall, "images/s", "measured"),
+        # the measured wall time scaled linearly to 200 writers x 10 resamples
+        ("projected_nist_time", projected, "s", "projected"),
+    ]
+    append_bench_rows(
+        Path(args.out),
         [
-            ("adaptation", "loop_images_per_s", processed / wall, "images/s", note),
-            ("adaptation", "test_images_per_s", scored / wall, "images/s", note),
-            ("adaptation", "projected_nist_time", projected, "s", note),
+            dict(benchmark="adaptation", metric=m, value=v, unit=u, kind=k, note=note)
+            for m, v, u, k in rows
         ],
-        columns=["benchmark", "metric", "value", "unit", "note"],
     )
-    out = Path(args.out)
-    if out.exists():
-        bench = pd.concat([pd.read_csv(out), bench], ignore_index=True)
-    write_csv(out, bench, index=False)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,7 @@ def main() -> None:
             metric="throughput",
             value=round(args.mb / seconds, 1),
             unit="MB/s",
+            kind="measured",
             note=f"{args.mb} MB from 127.0.0.1, streamed + md5 + sha256 verified",
         ),
         dict(
@@ -113,6 +114,7 @@ def main() -> None:
             metric="throughput",
             value=round(rate, 1),
             unit="images/s",
+            kind="measured",
             note=f"{count} synthetic SD19 PNGs: md5 join, log check, extract",
         ),
         dict(
@@ -120,6 +122,7 @@ def main() -> None:
             metric="projected_full",
             value=round(NIST_IMAGES / rate / 60, 1),
             unit="min",
+            kind="projected",
             note=f"{NIST_IMAGES} images at the measured rate",
         ),
     ]

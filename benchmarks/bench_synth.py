@@ -42,6 +42,7 @@ def main() -> None:
                 metric="wall",
                 value=round(seconds, 2),
                 unit="s",
+                kind="measured",
                 note=note,
             ),
             dict(
@@ -49,6 +50,7 @@ def main() -> None:
                 metric="throughput",
                 value=round(len(manifest) / seconds, 1),
                 unit="images/s",
+                kind="measured",
                 note=note,
             ),
         ],

@@ -263,13 +263,68 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     plt.close(fig)
 
 
-BENCH_COLUMNS = ["benchmark", "metric", "value", "unit", "note"]
+BENCH_COLUMNS = ["benchmark", "metric", "value", "unit", "kind", "target", "note"]
+# ``kind``: ``measured`` (a timing or count this run observed) or ``projected`` (a value
+# computed from measurements under an assumption, e.g. a time scaled to a larger run).
+BENCH_KINDS = ("measured", "projected")
+# Files written before the ``kind`` column existed: the metrics that were projections.
+# Every other old row was a measurement, so the rule for old rows is by metric name.
+LEGACY_PROJECTED_METRICS = frozenset(
+    {"speedup_cpu_x_workers", "projected_full", "projected_nist_time"}
+)
+
+
+def read_bench(path: str | os.PathLike) -> pd.DataFrame:
+    """``reports/bench.csv`` with every column of :data:`BENCH_COLUMNS`.
+
+    A file from before the ``kind`` column gets it by rule: ``projected`` for the
+    metrics in :data:`LEGACY_PROJECTED_METRICS` (or with "projected" in the name),
+    ``measured`` for the rest; a missing ``target`` column is left empty.
+    """
+    path = Path(path)
+    frame = pd.read_csv(path)
+    missing = [c for c in ("benchmark", "metric", "value", "unit") if c not in frame]
+    if missing:
+        raise ValueError(
+            f"{path}: missing columns {missing}; a benchmark file needs {BENCH_COLUMNS}. "
+            "Move it aside and rerun the benchmarks to start a new one."
+        )
+    if "kind" not in frame:
+        metric = frame["metric"].astype(str)
+        legacy = metric.isin(LEGACY_PROJECTED_METRICS) | metric.str.contains("projected")
+        frame["kind"] = np.where(legacy, "projected", "measured")
+    for column in ("target", "note"):
+        if column not in frame:
+            frame[column] = ""
+    _check_kinds(frame, str(path))
+    return frame[BENCH_COLUMNS]
+
+
+def _check_kinds(frame: pd.DataFrame, where: str) -> None:
+    bad = frame.loc[~frame["kind"].isin(BENCH_KINDS), ["benchmark", "metric", "kind"]]
+    if len(bad):
+        first = bad.iloc[0]
+        raise ValueError(
+            f"{where}: {len(bad)} row(s) with kind not in {BENCH_KINDS}, e.g. "
+            f"{first['benchmark']}/{first['metric']} kind={first['kind']!r}; say whether "
+            "the value was measured or projected"
+        )
 
 
 def append_bench_rows(path, rows: list[dict]) -> None:
-    """Append benchmark result rows to ``reports/bench.csv`` (or ``path``), atomically."""
+    """Append benchmark result rows to ``reports/bench.csv`` (or ``path``), atomically.
+
+    Each row needs ``benchmark``, ``metric``, ``value``, ``unit`` and ``kind`` (one of
+    :data:`BENCH_KINDS`); ``target`` (e.g. ``">= 0.9"``) and ``note`` are optional.
+    An older file without ``kind`` is rewritten with it (see :func:`read_bench`).
+    """
     path = Path(path)
+    for i, row in enumerate(rows):
+        missing = [c for c in ("benchmark", "metric", "value", "unit", "kind") if c not in row]
+        if missing:
+            raise ValueError(f"benchmark row {i} ({row.get('metric')!r}) lacks {missing}")
     frame = pd.DataFrame(rows, columns=BENCH_COLUMNS)
+    _check_kinds(frame, "new benchmark rows")
     if path.exists():
-        frame = pd.concat([pd.read_csv(path), frame], ignore_index=True)
+        frame = pd.concat([read_bench(path), frame], ignore_index=True)
     write_csv(path, frame)

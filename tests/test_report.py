@@ -105,8 +105,45 @@ def test_append_bench_rows_keeps_earlier_rows(tmp_path):
     from hwbench.report import BENCH_COLUMNS, append_bench_rows
 
     path = tmp_path / "bench.csv"
-    append_bench_rows(path, [{"benchmark": "a", "metric": "x", "value": 1.0, "unit": "s"}])
-    append_bench_rows(path, [{"benchmark": "b", "metric": "y", "value": 2.5, "unit": "s"}])
+    row = {"benchmark": "a", "metric": "x", "value": 1.0, "unit": "s", "kind": "measured"}
+    append_bench_rows(path, [row])
+    append_bench_rows(path, [row | {"benchmark": "b", "value": 2.5, "kind": "projected"}])
     frame = pd.read_csv(path)
     assert list(frame.columns) == BENCH_COLUMNS
     assert list(frame["benchmark"]) == ["a", "b"] and list(frame["value"]) == [1.0, 2.5]
+    assert list(frame["kind"]) == ["measured", "projected"]
+
+
+def test_append_bench_rows_needs_a_known_kind(tmp_path):
+    from hwbench.report import append_bench_rows
+
+    path = tmp_path / "bench.csv"
+    row = {"benchmark": "a", "metric": "x", "value": 1.0, "unit": "s"}
+    with pytest.raises(ValueError, match=r"row 0 \('x'\) lacks \['kind'\]"):
+        append_bench_rows(path, [row])
+    with pytest.raises(ValueError, match=r"a/x kind='guessed'.*measured or projected"):
+        append_bench_rows(path, [row | {"kind": "guessed"}])
+    assert not path.exists()
+
+
+def test_old_bench_csv_without_kind_is_rewritten_by_the_metric_rule(tmp_path):
+    """Rows from before the column: the old projection metrics become `projected`."""
+    from hwbench.report import BENCH_COLUMNS, append_bench_rows, read_bench
+
+    path = tmp_path / "bench.csv"
+    path.write_text(
+        "benchmark,metric,value,unit,note\n"
+        "preprocess_files,speedup_wall,5.07,x,n\n"
+        "preprocess_files,speedup_cpu_x_workers,5.2,x,n\n"
+        "nist_manifest,projected_full,3.1,min,n\n"
+        "adaptation,projected_nist_time,400,s,n\n"
+        "dry_run,jobs,96,jobs,n\n"
+    )
+    expected = ["measured", "projected", "projected", "projected", "measured"]
+    assert list(read_bench(path)["kind"]) == expected
+    row = {"benchmark": "e", "metric": "r", "value": 0.95, "unit": "ratio", "kind": "measured"}
+    append_bench_rows(path, [row | {"target": ">= 0.9"}])
+    frame = pd.read_csv(path)
+    assert list(frame.columns) == BENCH_COLUMNS and len(frame) == 6
+    assert list(frame["kind"])[1:4] == ["projected"] * 3 and frame["kind"].iloc[5] == "measured"
+    assert frame["target"].iloc[5] == ">= 0.9" and frame["target"].iloc[:5].isna().all()

@@ -28,7 +28,6 @@ from hwbench import preprocess as pp
 from hwbench.continual import fisher_diagonal
 from hwbench.engine import TrainConfig, fit, seed_everything
 from hwbench.models import build_model
-
 from hwbench.studies.adaptation import loop as ad
 
 # --------------------------------------------------------------------------- engine.fit

@@ -555,6 +555,14 @@ def read_manifest(manifest_csv: str | os.PathLike) -> pd.DataFrame:
             "labels must be integers"
         )
     frame["label"] = labels.astype(np.int64)
+    for row, name in enumerate(frame["file"]):
+        parts = Path(name.replace("\\", "/")).parts
+        if not name or Path(name).is_absolute() or ".." in parts:
+            raise store.DatasetFormatError(
+                f"{manifest_csv}: row {row + 2} names file {name!r}; files must be given "
+                "relative to the manifest's folder, without '..' (a manifest may not reach "
+                "outside its dataset)"
+            )
     return frame
 
 

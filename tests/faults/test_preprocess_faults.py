@@ -162,3 +162,15 @@ def test_dead_worker_fails_the_job_instead_of_hanging(tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "worker process died" in proc.stdout and "0.png" in proc.stdout
     assert "preprocess.workers" in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["../outside.png", "/etc/hostname", "a/../../b.png"])
+def test_manifest_may_not_reach_outside_its_folder(tmp_path, name):
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    manifest = _manifest(folder, {"ok.png": _glyph()})
+    frame = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    frame.loc[len(frame)] = [name, "1", "1", "latin", "w1", "", "train"]
+    frame.to_csv(manifest, index=False)
+    with pytest.raises(Exception, match=r"manifest\.csv: row 3 names file .*relative"):
+        pp.preprocess_manifest(manifest, tmp_path / "out", workers=1, progress=False)

@@ -275,11 +275,15 @@ def _process_one(
 
 def _too_large(path: str, max_pixels: int) -> str | None:
     """Why ``path`` must not be decoded (more than ``max_pixels``), from its header alone."""
+    # Pillow's own bomb check would raise before telling the size; ours decides.
+    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as img:  # reads the header only
             width, height = img.size
     except Exception:  # noqa: BLE001 (not a format Pillow knows: OpenCV decides below)
         return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
     if width * height > max_pixels:
         return (
             f"{width} x {height} = {width * height:,} pixels, more than "

@@ -257,7 +257,7 @@ def extract_zip(archive: str | os.PathLike, dest: str | os.PathLike, select=None
     with _staging(archive, dest) as stage, open_zip(archive, select) as (zf, infos):
         for info in infos:
             rel = safe_relpath(info.filename, archive)
-            with zf.open(info) as src, _create(stage, rel, archive) as out:
+            with zf.open(info) as src, _create(stage.folder, rel, archive) as out:
                 shutil.copyfileobj(src, out, CHUNK)
         return stage.commit()
 

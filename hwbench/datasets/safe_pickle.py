@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-# (module, name) a pickle may name: NumPy's array and scalar reconstruction.
+# (module, name) a pickle may name: NumPy's array and scalar reconstruction, and
+# codecs.encode, which Python 3 writes for bytes in protocol 2 pickles (a pure
+# text-to-bytes conversion).
 ALLOWED = frozenset(
     {
+        ("_codecs", "encode"),
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"),
@@ -71,7 +74,13 @@ def load(stream, where: str | os.PathLike, encoding: str = "latin1"):
 def _read_npy(data: bytes, where: str) -> np.ndarray:
     stream = io.BytesIO(data)
     version = np.lib.format.read_magic(stream)
-    shape, fortran, dtype = np.lib.format._read_array_header(stream, version)
+    # version 3.0 differs from 2.0 only in allowing utf-8 field names
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read_header(stream)
     if not dtype.hasobject:
         stream.seek(0)
         return np.lib.format.read_array(stream, allow_pickle=False)

@@ -50,6 +50,9 @@ def _tar_gz_bomb() -> bytes:
         info.size = BOMB
 
         class Zeros(io.RawIOBase):
+            def readable(self):
+                return True
+
             def readinto(self, b):
                 b[:] = bytes(len(b))
                 return len(b)
@@ -164,7 +167,7 @@ def test_zip_clash_is_an_archive_error(tmp_path):
 FAKE_BSDTAR = """#!/bin/sh
 # stands in for bsdtar: lists two members, extracts a file and a link to /etc/passwd
 if [ "$1" = "-tf" ]; then printf 'a.txt\\nsub/link\\n'; exit 0; fi
-mkdir -p "$5/sub" && echo data > "$5/a.txt" && ln -s /etc/passwd "$5/sub/link"
+mkdir -p "$4/sub" && echo data > "$4/a.txt" && ln -s /etc/passwd "$4/sub/link"
 """
 
 

@@ -216,7 +216,22 @@ _GPU_CHOICE: tuple[int, object | None] | None = None
 
 
 def _gpu_lock_dir() -> str:
-    return os.environ.get("HWBENCH_GPU_LOCK_DIR") or tempfile.gettempdir()
+    """A lock folder of this user's own: /tmp is shared, and another user's lock file
+    (or a link planted there) must neither stop nor redirect this job's claim."""
+    if os.environ.get("HWBENCH_GPU_LOCK_DIR"):
+        return os.environ["HWBENCH_GPU_LOCK_DIR"]
+    folder = Path(tempfile.gettempdir()) / f"hwbench-locks-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    info = folder.lstat()
+    if folder.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        log.warning(
+            "%s is not a private folder of this user; GPU claims go to a fresh folder "
+            "(set HWBENCH_GPU_LOCK_DIR to choose one)",
+            folder,
+        )
+        return tempfile.mkdtemp(prefix="hwbench-locks-")
+    return str(folder)
 
 
 def claim_gpu(free_memory: list[int], lock_dir: str | os.PathLike) -> tuple[int, object | None]:
@@ -226,10 +241,18 @@ def claim_gpu(free_memory: list[int], lock_dir: str | os.PathLike) -> tuple[int,
     allocated yet), so each job takes an exclusive ``flock`` on a per-GPU file, most
     free GPU first; the kernel drops the lock when the process ends, crash or not.
     When every GPU is claimed the most free one is shared and no lock is returned.
+    A lock file this process may not open (another user's, or a link) counts as
+    claimed, with a warning naming it.
     """
     order = sorted(range(len(free_memory)), key=lambda i: -free_memory[i])
     for index in order:
-        handle = open(Path(lock_dir) / f"hwbench-gpu{index}.lock", "a")  # noqa: SIM115
+        path = Path(lock_dir) / f"hwbench-gpu{index}.lock"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:  # PermissionError, ELOOP (a link), read-only folder
+            log.warning("cannot open GPU lock %s (%s); GPU %d counts as claimed", path, exc, index)
+            continue
+        handle = os.fdopen(fd, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

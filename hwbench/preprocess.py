@@ -23,23 +23,33 @@ once per geometry and cached: the Gaussian kernel from OpenCV and Pillow's
 bicubic resampling weights (:func:`bicubic_weights`, checked against Pillow
 itself in the tests). Decoding the PNG is then the largest cost per image.
 
+Memory: A and B are inner x n (the blur is applied to them as a 1-D
+convolution, never as an n x n matrix) and the crop is multiplied in bands of
+rows, so the working memory beyond the decoded image grows linearly with the
+crop's side. The decoded image itself is bounded by ``max_pixels``, checked from
+the file's header before decoding (docs/security.md).
+
 An image without ink (blank, or a single grey level) becomes an all-zero image;
 the batch functions count such images and log how many there were.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import math
 import multiprocessing
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from hwbench import store
@@ -54,6 +64,15 @@ INK_THRESHOLD = 25
 # Images per task sent to a worker process: large enough that per-task IPC and
 # scheduling are negligible next to decoding, small enough to balance the load.
 MAX_CHUNK = 512
+# Default cap on decoded pixels per image (config preprocess.max_pixels): a
+# 16-bit RGBA image this large decodes to 200 MB, plus a float32 grey copy.
+MAX_PIXELS = 25_000_000
+# Crops up to this side keep their resampling operators in the cache; larger
+# ones (rare, and each a different size) are built per image so the cache
+# cannot grow to gigabytes.
+CACHE_MAX_SIDE = 2048
+# Rows of the crop converted to float32 at a time in the resampling product.
+BAND_ROWS = 1024
 
 
 class PreprocessError(RuntimeError):
@@ -146,20 +165,35 @@ def bicubic_weights(n_in: int, n_out: int) -> np.ndarray:
     return weights
 
 
-@functools.lru_cache(maxsize=4096)
 def _axis_operator(n: int, side: int, inner: int, sigma: float) -> np.ndarray:
     """inner x n float32: blur n crop pixels (zeros beyond), centre them in ``side``, resize."""
+    if n <= CACHE_MAX_SIDE:
+        return _cached_axis_operator(n, side, inner, sigma)
+    return _build_axis_operator(n, side, inner, sigma)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_axis_operator(n: int, side: int, inner: int, sigma: float) -> np.ndarray:
+    return _build_axis_operator(n, side, inner, sigma)
+
+
+def _build_axis_operator(n: int, side: int, inner: int, sigma: float) -> np.ndarray:
     top = (side - n) // 2
     op = bicubic_weights(side, inner)[:, top : top + n]
     if sigma > 0:
-        # OpenCV's float Gaussian (radius 4 sigma), as a banded n x n matrix whose
-        # truncation at the crop's edge is the zero (background) border
+        # OpenCV's float Gaussian (radius 4 sigma). Blurring then resampling is
+        # ``op @ blur`` for the banded n x n blur matrix; that product is each row
+        # of op correlated with the kernel, zeros beyond the crop (the background
+        # border), so it costs inner x n memory, not n x n.
         radius = max(1, math.ceil(4 * sigma))
-        kernel = cv2.getGaussianKernel(2 * radius + 1, sigma, cv2.CV_64F).ravel()
-        offsets = np.arange(n)[:, None] - np.arange(n)[None, :]
-        band = np.abs(offsets) <= radius
-        blur = np.where(band, kernel[np.clip(offsets + radius, 0, 2 * radius)], 0.0)
-        op = op @ blur
+        kernel = cv2.getGaussianKernel(2 * radius + 1, sigma, cv2.CV_64F)
+        op = cv2.filter2D(
+            np.ascontiguousarray(op),
+            cv2.CV_64F,
+            kernel.T,
+            anchor=(radius, 0),
+            borderType=cv2.BORDER_CONSTANT,
+        )
     return np.ascontiguousarray(op, dtype=np.float32)
 
 
@@ -190,7 +224,9 @@ def emnist_style(
     ink = np.asarray(ink)
     if ink.ndim != 2:
         raise ValueError(f"emnist_style expects a 2-D ink image, got shape {ink.shape}")
-    x, y, w, h = cv2.boundingRect(cv2.compare(ink, INK_THRESHOLD, cv2.CMP_GT))
+    # numpy's comparison, not cv2.compare: OpenCV takes a 1 x 1 (or 1 x 4) image
+    # for a scalar and fails on it
+    x, y, w, h = cv2.boundingRect((ink > INK_THRESHOLD).view(np.uint8))
     out = np.zeros((size, size), np.uint8)
     if w == 0 or h == 0:
         return out
@@ -204,7 +240,7 @@ def emnist_style(
     x0, x1 = max(x - 1, 0), min(x + w + 1, ink.shape[1])
     rows = rows[:, y0 - (y - 1) : y1 - (y - 1)]
     cols = cols[:, x0 - (x - 1) : x1 - (x - 1)]
-    small = rows @ ink[y0:y1, x0:x1].astype(np.float32) @ cols.T
+    small = _banded_product(rows, ink[y0:y1, x0:x1], cols)
     np.maximum(small, 0, out=small)  # bicubic undershoots next to strokes
     if rescale:
         peak = float(small.max())
@@ -216,14 +252,45 @@ def emnist_style(
     return out
 
 
+def _banded_product(rows: np.ndarray, crop: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``rows @ crop @ cols.T`` converting at most BAND_ROWS rows of the crop to float at once."""
+    small = np.zeros((rows.shape[0], cols.shape[0]), np.float32)
+    for start in range(0, crop.shape[0], BAND_ROWS):
+        band = crop[start : start + BAND_ROWS].astype(np.float32)
+        small += rows[:, start : start + BAND_ROWS] @ (band @ cols.T)
+    return small
+
+
 # --------------------------------------------------------------------------- batches
 
 
-def _process_one(img, invert, sigma, border, size, rescale) -> tuple[np.ndarray, bool]:
+def _process_one(
+    img, invert, sigma, border, size, rescale, max_pixels=MAX_PIXELS
+) -> tuple[np.ndarray, bool]:
     result = emnist_style(
         to_ink(img, invert), sigma=sigma, border=border, size=size, rescale=rescale
     )
     return result, not result.any()
+
+
+def _too_large(path: str, max_pixels: int) -> str | None:
+    """Why ``path`` must not be decoded (more than ``max_pixels``), from its header alone."""
+    # Pillow's own bomb check would raise before telling the size; ours decides.
+    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as img:  # reads the header only
+            width, height = img.size
+    except Exception:  # noqa: BLE001 (not a format Pillow knows: OpenCV decides below)
+        return None
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
+    if width * height > max_pixels:
+        return (
+            f"{width} x {height} = {width * height:,} pixels, more than "
+            f"preprocess.max_pixels = {max_pixels:,} (raise it in the config to process "
+            "such images; each worker then needs about 10 bytes per pixel)"
+        )
+    return None
 
 
 def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
@@ -235,15 +302,25 @@ def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
     out = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
     failed, empty = [], 0
     for i, path in enumerate(paths):
-        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
-            reason = "file not found" if not os.path.exists(path) else "cannot be decoded"
+        if not os.path.exists(path):
+            failed.append((i, "file not found"))
+            continue
+        reason = _too_large(path, opts["max_pixels"])
+        if reason:
             failed.append((i, reason))
             continue
         try:
+            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            if img is None:
+                failed.append((i, "cannot be decoded"))
+                continue
+            if img.size > opts["max_pixels"] * 4:  # a format Pillow could not size
+                failed.append((i, f"{img.shape} pixels, more than preprocess.max_pixels"))
+                continue
             out[i], is_empty = _process_one(img, **opts)
-        except ValueError as err:
-            failed.append((i, str(err)))
+        except (ValueError, cv2.error) as err:
+            # OpenCV raises cv2.error (not ValueError) on odd shapes and headers
+            failed.append((i, f"{type(err).__name__}: {str(err).strip()}"))
             continue
         empty += is_empty
     return out, failed, empty
@@ -256,8 +333,8 @@ def _array_chunk(args) -> tuple[np.ndarray, int]:
     for i, img in enumerate(arrays):
         try:
             out[i], is_empty = _process_one(img, **opts)
-        except ValueError as err:
-            raise PreprocessError(f"array {start + i}: {err}") from err
+        except (ValueError, cv2.error) as err:
+            raise PreprocessError(f"array {start + i}: {type(err).__name__}: {err}") from err
         empty += is_empty
     return out, empty
 
@@ -283,7 +360,12 @@ def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
 
 
 def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: bool, desc: str):
-    """Yield ``func(task)`` in order, over a process pool when it pays off."""
+    """Yield ``func(task)`` in order, over a process pool when it pays off.
+
+    A worker that dies (killed, e.g. by the out-of-memory killer) fails the job
+    with :class:`PreprocessError` naming the chunk's first input; a
+    ``multiprocessing.Pool`` would wait for it forever.
+    """
     bar = tqdm(total=sum(sizes), desc=desc, unit="img", disable=not progress, mininterval=1.0)
     try:
         if workers == 1 or len(tasks) <= 1:
@@ -294,22 +376,63 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
         # fork keeps hwbench imported and never re-runs a Snakemake adapter's
         # __main__ (spawn/forkserver would); fall back to spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        ctx = multiprocessing.get_context(method)
-        with ctx.Pool(min(workers, len(tasks)), initializer=_worker_init) as pool:
-            for result, n in zip(pool.imap(func, tasks), sizes, strict=True):
+        pool = ProcessPoolExecutor(
+            min(workers, len(tasks)),
+            mp_context=multiprocessing.get_context(method),
+            initializer=_worker_init,
+        )
+        try:
+            # a bounded window of tasks in flight: results wait in order, memory stays flat
+            pending = collections.deque()
+            queue = iter(enumerate(tasks))
+            for index, task in queue:
+                pending.append((index, pool.submit(func, task)))
+                if len(pending) >= 2 * workers:
+                    break
+            while pending:
+                index, future = pending.popleft()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    raise PreprocessError(
+                        f"a worker process died while processing {_first_input(tasks[index])} "
+                        f"(chunk {index + 1} of {len(tasks)}), most likely killed by the "
+                        "out-of-memory killer. Lower preprocess.workers or "
+                        "preprocess.max_pixels, or give the job more memory."
+                    ) from exc
+                for next_index, task in queue:
+                    pending.append((next_index, pool.submit(func, task)))
+                    break
                 yield result
-                bar.update(n)
+                bar.update(sizes[index])
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
 
 
-def _options(sigma, border, size, rescale, invert) -> dict:
+def _first_input(task) -> str:
+    items = task[0]
+    if len(items) and isinstance(items[0], str):
+        return f"{items[0]} and the next {len(items) - 1} file(s)"
+    start = task[2] if len(task) > 2 else 0
+    return f"arrays {start}..{start + len(items) - 1}"
+
+
+def _options(sigma, border, size, rescale, invert, max_pixels=MAX_PIXELS) -> dict:
+    if max_pixels < 1:
+        raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     if border < 0:
         raise ValueError(f"border must be >= 0, got {border}")
     return dict(
-        sigma=float(sigma), border=int(border), size=int(size), rescale=bool(rescale), invert=invert
+        sigma=float(sigma),
+        border=int(border),
+        size=int(size),
+        rescale=bool(rescale),
+        invert=invert,
+        max_pixels=int(max_pixels),
     )
 
 
@@ -324,6 +447,7 @@ def preprocess_files(
     workers: int = 0,
     on_error: str = "stop",
     progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[np.ndarray, list[str]]:
     """Decode (OpenCV) and preprocess image files over all cores.
 
@@ -333,9 +457,8 @@ def preprocess_files(
     drops it and lists it in ``failed``. ``workers=0`` uses every core.
     """
     paths = [os.fspath(p) for p in paths]
-    images, failed = _preprocess_paths(
-        paths, _options(sigma, border, size, rescale, invert), workers, on_error, progress
-    )
+    opts = _options(sigma, border, size, rescale, invert, max_pixels)
+    images, failed = _preprocess_paths(paths, opts, workers, on_error, progress)
     return images, [paths[i] for i in failed]
 
 
@@ -351,25 +474,28 @@ def _preprocess_paths(
     sizes = [b - a for a, b in bounds]
     # filled in place: a large dataset is held once, not once more as chunk copies
     images = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
-    failed, empty = [], 0
+    failed, empty, reasons = [], 0, {}
     results = _run_chunks(_file_chunk, tasks, workers, sizes, progress, "preprocess")
     for (start, end), (chunk, bad, n_empty) in zip(bounds, results, strict=True):
         for pos, reason in bad:
             if on_error == "stop":
                 results.close()  # shuts the pool down
                 raise PreprocessError(
-                    f"{paths[start + pos]}: {reason} (unreadable, truncated or not an image). "
+                    f"{paths[start + pos]}: {reason} (unreadable, truncated, too large or "
+                    "not an image). "
                     "Replace or remove the file (and its manifest row), or set "
                     "preprocess.on_error: skip to drop such images and list them in the log."
                 )
             failed.append(start + pos)
+            reasons[start + pos] = reason
         images[start:end] = chunk
         empty += n_empty
     if empty:
         log.warning("%d image(s) had no ink and became all-zero images", empty)
     if failed:
-        names = ", ".join(paths[i] for i in failed)
-        log.warning("skipped %d unreadable image(s): %s", len(failed), names)
+        log.warning("skipped %d unreadable image(s):", len(failed))
+        for i in failed:
+            log.warning("  %s: %s", paths[i], reasons[i])
         images = np.delete(images, failed, axis=0)
     return images, failed
 
@@ -433,6 +559,14 @@ def read_manifest(manifest_csv: str | os.PathLike) -> pd.DataFrame:
             "labels must be integers"
         )
     frame["label"] = labels.astype(np.int64)
+    for row, name in enumerate(frame["file"]):
+        parts = Path(name.replace("\\", "/")).parts
+        if not name or Path(name).is_absolute() or ".." in parts:
+            raise store.DatasetFormatError(
+                f"{manifest_csv}: row {row + 2} names file {name!r}; files must be given "
+                "relative to the manifest's folder, without '..' (a manifest may not reach "
+                "outside its dataset)"
+            )
     return frame
 
 
@@ -448,6 +582,7 @@ def preprocess_manifest(
     workers: int = 0,
     on_error: str = "stop",
     progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> dict:
     """Preprocess every image of a raw manifest into ``out_folder`` (store format).
 
@@ -459,7 +594,7 @@ def preprocess_manifest(
     root = manifest_csv.parent
     paths = [str(root / f) for f in frame["file"]]
     log.info("%s: %d images, sigma=%s border=%s", manifest_csv, len(paths), sigma, border)
-    opts = _options(sigma, border, size, rescale, invert)
+    opts = _options(sigma, border, size, rescale, invert, max_pixels)
     images, failed = _preprocess_paths(paths, opts, workers, on_error, progress)
     keep = np.ones(len(paths), bool)
     keep[failed] = False

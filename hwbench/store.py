@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,16 +30,62 @@ class DatasetFormatError(ValueError):
     """A processed dataset on disk does not have the expected layout."""
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.stem}."
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_")  # no dots: the name is split on them
+
+
+def _owner_tag() -> str:
+    """Host and process that own a temporary file (encoded in its name)."""
+    return f"{_host()}-{os.getpid()}"
+
+
+def _sweep_orphans(path: Path) -> None:
+    """Remove temporaries of ``path`` left by a killed process of this host.
+
+    A SIGKILL (out of memory, a cluster's time limit) skips the ``finally`` that
+    removes the temporary; the next write of the same file cleans up after it.
+    Only files whose owning process is gone are removed: the host must be this
+    one and its process id must not be alive.
+    """
+    host = _host()
+    for tmp in path.parent.glob(f"{_temp_prefix(path)}*{path.suffix}"):
+        owner = tmp.name[len(_temp_prefix(path)) :].split(".", 1)[0]
+        owner_host, _, pid = owner.rpartition("-")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, another user's
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
-    The temporary file keeps the target's suffix so libraries that pick a format
-    from the extension (numpy, matplotlib, torch) behave the same.
+    The temporary file keeps the target's suffix so libraries that pick a
+    format from the extension (numpy, matplotlib, torch) behave the same; its
+    name carries the host and process id, so a later write can tell an
+    orphan of a killed job from a live one (:func:`_sweep_orphans`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    _sweep_orphans(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f"{_temp_prefix(path)}{_owner_tag()}.", suffix=path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes 0600 files; outputs are shared results, so honour the umask instead.

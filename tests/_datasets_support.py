@@ -32,7 +32,11 @@ class FixtureServer:
     ``faults[path]`` is a list consumed one request at a time: "drop:N" sends
     the headers and N bytes then closes the connection, "404" answers Not
     Found, "corrupt" serves other bytes of the same length, "norange" ignores
-    a Range header.
+    a Range header. Hostile ones (issue 14), each bounded so a test ends in
+    seconds: "grow" sends the file and then up to 4 MiB more without a
+    Content-Length, "splice" answers a Range request with 206 but the whole file
+    from byte 0 and no Content-Range, "trickle" sends one byte every 0.2 s (at
+    most 100).
     """
 
     def __init__(self):
@@ -61,6 +65,9 @@ class FixtureServer:
                     return
                 if fault == "corrupt":
                     data = bytes(b ^ 0xFF for b in data)
+                if fault in ("grow", "trickle", "splice"):
+                    self._hostile(fault, data)
+                    return
                 start = 0
                 rng = self.headers.get("Range")
                 if rng and fault != "norange":
@@ -84,6 +91,29 @@ class FixtureServer:
                     self.close_connection = True
                     return
                 self.wfile.write(body)
+
+            def _hostile(self, fault, data):
+                import time
+
+                self.send_response(206 if fault == "splice" else 200)
+                if fault == "splice":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    if fault == "grow":
+                        self.wfile.write(data)
+                        for _ in range(64):
+                            self.wfile.write(b"\0" * 65536)
+                    elif fault == "trickle":
+                        for byte in data[:100]:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    else:
+                        self.wfile.write(data)
+                except OSError:
+                    pass  # the client hung up, as it should
+                self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hwbench.datasets import safe_pickle
 from hwbench.datasets.common import write_manifest
-from hwbench.datasets.extract import extract_tar
+from hwbench.datasets.extract import ArchiveError, extract_tar
 
 log = logging.getLogger("hwbench.datasets")
 
@@ -104,10 +105,13 @@ def _split_of(path: Path) -> str:
 
 
 def load_npz(path: Path) -> dict:
+    # The registry has no checksum for this archive, so its object arrays (one
+    # stroke array per sample) are unpickled by an allow-list reader that builds
+    # only NumPy arrays and plain values: a crafted file cannot run code.
     try:
-        # Object arrays (one stroke array per sample) need pickle; the archive was verified.
-        with np.load(path, allow_pickle=True) as npz:
-            data = {k: npz[k] for k in npz.files}
+        data = safe_pickle.load_npz(path)
+    except (safe_pickle.UnsafePickleError, ArchiveError) as exc:
+        raise DeepWritingFormatError(str(exc)) from exc
     except (OSError, ValueError, EOFError) as exc:
         raise DeepWritingFormatError(f"{path}: not a readable npz ({exc})") from exc
     strokes_key = "strokes" if "strokes" in data else "samples"

@@ -3,7 +3,11 @@
 A file is streamed to ``<name>.part`` beside its destination, resumed with an
 HTTP Range request after a dropped connection, retried with exponential
 backoff, and moved into place only after its size, checksum and format check
-out. A mismatch removes only that partial file and names the mirror that
+out. A server cannot make it grow past the registered size (or, for a file of
+unknown size, ``data.download.max_unregistered_mb``), splice bytes with a 206
+answer whose ``Content-Range`` does not continue the partial file, or keep a
+job alive by trickling bytes: every file has an overall deadline
+(``data.download.deadline_s``). A mismatch removes only that partial file and names the mirror that
 served it. When every mirror fails the error lists what each one did and where
 a copy can be placed by hand.
 """
@@ -15,6 +19,7 @@ import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +34,9 @@ log = logging.getLogger("hwbench.datasets")
 
 USER_AGENT = "hwbench-dataset-fetcher/0.1 (+https://github.com/hwbench; research benchmark)"
 CHUNK = 1 << 20
+# Defaults of the config keys data.download.deadline_s and max_unregistered_mb.
+DEADLINE_S = 4 * 3600.0
+MAX_UNREGISTERED_BYTES = 8 * 2**30
 
 
 class DownloadError(RuntimeError):
@@ -158,7 +166,16 @@ def placement_hint(spec: DatasetSpec, entry: RemoteFile, raw: Path) -> str:
 # ---------------------------------------------------------------- local copies
 
 
-def _candidates(entry: RemoteFile, local_copy: str | None, raw: Path, single: bool):
+def _known_names(spec: DatasetSpec) -> list[str]:
+    names = []
+    for f in spec.files:
+        names += [f.name, *f.aliases] + ([f.payload.name] if f.payload else [])
+    return names
+
+
+def _candidates(
+    spec: DatasetSpec, entry: RemoteFile, local_copy: str | None, raw: Path, single: bool
+):
     """(path, kind) pairs where a copy of ``entry`` may already be; kind 'file' or 'payload'."""
     names = [(entry.name, "file")] + [(a, "file") for a in entry.aliases]
     if entry.payload:
@@ -175,9 +192,17 @@ def _candidates(entry: RemoteFile, local_copy: str | None, raw: Path, single: bo
             elif single:
                 kind = "payload" if entry.payload and not _is_gzip(local) else "file"
                 out.append((local, kind))
+            elif local.name not in _known_names(spec):
+                raise FileNotFoundError(
+                    f"config data.{spec.name}.local_copy = {local_copy!r}: the file's name is "
+                    f"none of {spec.name}'s files ({', '.join(_known_names(spec))}), so it "
+                    "cannot tell which one it is. Rename it to its registry name, or point "
+                    "local_copy at a folder holding the files under those names."
+                )
         else:
             raise FileNotFoundError(
-                f"config data.*.local_copy = {local_copy!r}: no such file or folder"
+                f"config data.{spec.name}.local_copy = {local_copy!r}: no such file or folder. "
+                f"Fix the path, or set it to null to download {spec.name} from its mirrors."
             )
     out += [(raw / n, kind) for n, kind in names]
     return out
@@ -203,12 +228,20 @@ def _verify_local(spec, entry, path: Path, kind: str) -> Digest:
 
 
 def _copy_into(src: Path, dest: Path) -> None:
-    if src.resolve() == dest.resolve():
+    # The same file reached by another path (a bind mount, a hard link, the
+    # store folder given as local_copy): nothing to copy.
+    if src.resolve() == dest.resolve() or (dest.exists() and os.path.samefile(src, dest)):
         return
-    part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, part)
-    os.replace(part, dest)
+    # a fresh temporary name: a fixed one may be ``src`` itself under another path
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".copy", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def find_local(
@@ -222,7 +255,7 @@ def find_local(
     # A local_copy file with another name is taken only when there is no doubt
     # which registry file it stands for.
     single = len(spec.files_for(variant)) == 1
-    for path, kind in _candidates(entry, local_copy, raw, single):
+    for path, kind in _candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
         digest = _verify_local(spec, entry, path, kind)
@@ -249,12 +282,43 @@ class _MirrorFailed(Exception):
     """This mirror cannot deliver the file; try the next one."""
 
 
-def _stream_once(session, url: str, part: Path, entry: RemoteFile, timeout: float, progress):
+class _DeadlineExceeded(Exception):
+    """The file's overall deadline passed; stop trying every mirror."""
+
+
+@dataclass
+class _Budget:
+    """What one file's transfer may use: bytes, wall-clock time; and what it inherited."""
+
+    max_bytes: int
+    deadline: float  # time.monotonic() value
+    limit_text: str
+    inherited: int = 0  # bytes of the .part that came from an earlier attempt or run
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _DeadlineExceeded
+
+
+def _content_range_start(value: str | None, total: int | None) -> int | None:
+    """The first byte of a ``Content-Range: bytes a-b/n`` header (None: malformed or wrong n)."""
+    if not value or not value.startswith("bytes "):
+        return None
+    span, _, length = value[6:].partition("/")
+    first, _, last = span.partition("-")
+    if not (first.isdigit() and last.isdigit()) or int(last) < int(first):
+        return None
+    if total is not None and length != "*" and length != str(total):
+        return None
+    return int(first)
+
+
+def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress, budget: _Budget):
     """One HTTP attempt, appending to ``part`` from where it stops. Returns True when complete."""
     offset = part.stat().st_size if part.exists() else 0
-    if entry.size is not None and offset > entry.size:
+    if offset > budget.max_bytes:
         part.unlink()
-        offset = 0
+        offset = budget.inherited = 0
     headers = {"User-Agent": USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -263,13 +327,24 @@ def _stream_once(session, url: str, part: Path, entry: RemoteFile, timeout: floa
             return True  # the partial file is already whole
         if response.status_code == 416:
             part.unlink()
+            budget.inherited = 0
             raise ConnectionError(f"range {offset}- refused (416); restarting from 0")
         if response.status_code in (401, 403, 404, 410):
             raise _MirrorFailed(f"HTTP {response.status_code} {response.reason}")
         response.raise_for_status()
         if offset and response.status_code != 206:
             log.info("%s ignored the Range request; restarting from byte 0", url)
-            offset = 0
+            offset = budget.inherited = 0
+        elif offset:
+            header = response.headers.get("Content-Range")
+            if _content_range_start(header, entry.size) != offset:
+                # Appending would splice other bytes onto the partial file.
+                part.unlink()
+                budget.inherited = 0
+                raise ConnectionError(
+                    f"asked for bytes {offset}- but the answer's Content-Range is {header!r}; "
+                    "discarded the partial file, restarting from 0"
+                )
         length = response.headers.get("Content-Length")
         total = entry.size or (offset + int(length) if length else None)
         mode = "ab" if offset else "wb"
@@ -281,13 +356,67 @@ def _stream_once(session, url: str, part: Path, entry: RemoteFile, timeout: floa
             # Raw bytes (no Content-Encoding decoding: a .gz must stay as served),
             # read1 so a dropped connection keeps every byte that arrived.
             while block := response.raw.read1(CHUNK, decode_content=False):
+                if offset + received + len(block) > budget.max_bytes:
+                    stream.close()
+                    part.unlink()
+                    raise _MirrorFailed(
+                        f"sent more than {budget.limit_text}; stopped and removed {part}"
+                    )
                 stream.write(block)
                 stream.flush()
                 received += len(block)
                 bar.update(len(block))
+                budget.check_time()
         if length is not None and received < int(length):
             raise ConnectionError(f"connection closed after {offset + received:,} bytes")
     return True
+
+
+def _verify_part(spec, entry: RemoteFile, part: Path) -> tuple[Digest, str | None]:
+    digest = digest_file(part)
+    problem = match(digest, entry)
+    if problem is None:
+        try:
+            check_format(part, entry.name)
+        except ChecksumError as exc:
+            problem = str(exc)
+    return digest, problem
+
+
+def _verified(spec, entry, digest: Digest, source: str) -> Verified:
+    return Verified(
+        spec.name,
+        entry.name,
+        entry.name,
+        digest.size,
+        digest.md5,
+        digest.sha256,
+        checked_by(entry),
+        source,
+    )
+
+
+def _stale_part(spec, entry: RemoteFile, part: Path, dest: Path) -> Verified | None:
+    """A full-size ``.part`` left by an earlier run: use it if it verifies, else remove it.
+
+    Without this the next request asks for bytes past the end, the server answers
+    416, and the old bytes would be blamed on the mirror.
+    """
+    if not part.exists() or entry.size is None or part.stat().st_size < entry.size:
+        return None
+    digest, problem = _verify_part(spec, entry, part)
+    if problem:
+        log.warning(
+            "%s: a partial file left by an earlier run does not verify (%s); removed it, "
+            "downloading again",
+            part,
+            problem,
+        )
+        part.unlink()
+        return None
+    os.replace(part, dest)
+    _warn_unverified(spec, entry, digest, dest)
+    return _verified(spec, entry, digest, f"{part} (completed by an earlier run)")
 
 
 def download(
@@ -298,6 +427,8 @@ def download(
     timeout: float = 60.0,
     retries: int = 4,
     backoff: float = 2.0,
+    deadline_s: float = DEADLINE_S,
+    max_unregistered_bytes: int = MAX_UNREGISTERED_BYTES,
     progress=None,
     session=None,
 ) -> Verified:
@@ -306,37 +437,54 @@ def download(
     dest, part = raw / entry.name, raw / (entry.name + ".part")
     progress = progress or _tqdm
     session = session or requests.Session()
+    found = _stale_part(spec, entry, part, dest)
+    if found is not None:
+        return found
+    if entry.size is not None:
+        limit = (entry.size, f"the registered {entry.size:,} bytes")
+    else:
+        limit = (
+            max_unregistered_bytes,
+            f"{max_unregistered_bytes:,} bytes, the cap for a file whose size the registry "
+            "does not know (config data.download.max_unregistered_mb raises it)",
+        )
+    budget = _Budget(limit[0], time.monotonic() + deadline_s, limit[1])
     tried = []
     for url in entry.urls:
-        failure = _transfer(session, url, part, entry, timeout, retries, backoff, progress)
+        budget.inherited = part.stat().st_size if part.exists() else 0
+        try:
+            failure = _transfer(
+                session, url, part, entry, timeout, retries, backoff, progress, budget
+            )
+        except _DeadlineExceeded:
+            tried.append(
+                f"{url}: still incomplete when the deadline of {deadline_s:g} s passed "
+                f"({part.stat().st_size if part.exists() else 0:,} bytes kept in {part}; "
+                "the next run resumes them). Raise data.download.deadline_s for a slow link"
+            )
+            break
         if failure:
             tried.append(f"{url}: {failure}")
             continue
-        digest = digest_file(part)
-        problem = match(digest, entry)
-        if problem is None:
-            try:
-                check_format(part, entry.name)
-            except ChecksumError as exc:
-                problem = str(exc)
+        digest, problem = _verify_part(spec, entry, part)
         if problem:
             part.unlink()
-            msg = f"served {digest.size:,} bytes that do not verify ({problem}); removed {part}"
+            inherited = (
+                f" (the first {budget.inherited:,} came from a partial file of an earlier "
+                "attempt, resumed)"
+                if budget.inherited
+                else ""
+            )
+            msg = (
+                f"served {digest.size:,} bytes{inherited} that do not verify ({problem}); "
+                f"removed {part}"
+            )
             log.error("%s: %s", url, msg)
             tried.append(f"{url}: {msg}")
             continue
         os.replace(part, dest)
         _warn_unverified(spec, entry, digest, dest)
-        return Verified(
-            spec.name,
-            entry.name,
-            entry.name,
-            digest.size,
-            digest.md5,
-            digest.sha256,
-            checked_by(entry),
-            url,
-        )
+        return _verified(spec, entry, digest, url)
     raise DownloadError(
         f"could not fetch {spec.name}/{entry.name} ({_expected(entry)}). Tried:\n  "
         + "\n  ".join(tried or ["(no mirror URLs registered)"])
@@ -345,12 +493,13 @@ def download(
     )
 
 
-def _transfer(session, url, part, entry, timeout, retries, backoff, progress) -> str | None:
+def _transfer(session, url, part, entry, timeout, retries, backoff, progress, budget) -> str | None:
     """Stream ``url`` into ``part`` with retries; None when complete, else why not."""
     outcome = None
     for attempt in range(retries + 1):
+        budget.check_time()
         try:
-            _stream_once(session, url, part, entry, timeout, progress)
+            _stream_once(session, url, part, entry, timeout, progress, budget)
             return None
         except _MirrorFailed as exc:
             return str(exc)
@@ -359,7 +508,7 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress) ->
             if _unreachable(exc) and attempt >= 1:
                 return f"unreachable after {attempt + 1} attempts ({outcome})"
             if attempt < retries:
-                wait = backoff * 2**attempt
+                wait = min(backoff * 2**attempt, max(0.0, budget.deadline - time.monotonic()))
                 log.warning(
                     "%s: %s; retry %d/%d in %.1fs", url, outcome, attempt + 1, retries, wait
                 )

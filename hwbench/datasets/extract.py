@@ -2,13 +2,28 @@
 
 Members that would land outside the target folder (absolute paths, ``..``,
 drive letters) and links are refused before anything is written. A truncated
-or corrupt archive is reported as such, naming the file. RAR needs an external
+or corrupt archive is reported as such, naming the file; a tar.gz is read to
+its gzip trailer, so its CRC and length are checked too. RAR needs an external
 tool: bsdtar (libarchive), unar, 7z or unrar, whichever is on PATH.
+
+Size limits (archive bombs): members are streamed, never held whole, and the
+unpacked bytes of one archive may not exceed ``max_ratio`` times the archive's
+size (at least :data:`FLOOR_BYTES`), nor ``max_unpacked_bytes``, nor hold more
+than ``max_members`` members. Where the registry knows the unpacked size (the
+IDX payload of a ``.gz``) that size is the cap. Declared member sizes are
+checked before a byte is written; zipfile and tarfile never return more than a
+member declares. The config keys ``data.extract.max_ratio``,
+``data.extract.max_unpacked_mb`` and ``data.extract.max_members`` raise the
+limits (:func:`limits` sets them for a job; docs/security.md).
 """
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import contextvars
 import gzip
+import io
 import lzma
 import os
 import shutil
@@ -19,7 +34,13 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+CHUNK = 1 << 20
+# Any archive may unpack to this much whatever its size: tiny archives of small
+# files (fixtures, label files) are not bombs.
+FLOOR_BYTES = 16 * 2**20
 
 
 class ArchiveError(RuntimeError):
@@ -36,6 +57,131 @@ class UnsafeArchiveError(ArchiveError):
 
 class MissingToolError(ArchiveError):
     """No program able to read this archive format is installed."""
+
+
+class ArchiveTooLargeError(ArchiveError):
+    """The archive unpacks to more than the limits allow (an archive bomb, or a limit to raise)."""
+
+
+# ------------------------------------------------------------------- limits
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one archive may unpack to (config ``data.extract``)."""
+
+    max_ratio: float = 100.0  # unpacked bytes per archive byte
+    max_unpacked_bytes: int = 16 * 2**30
+    max_members: int = 1_000_000
+
+    @classmethod
+    def from_config(cls, options: dict | None) -> Limits:
+        """From the config mapping ``data.extract`` (schema defaults filled in)."""
+        options = options or {}
+        default = cls()
+        return cls(
+            max_ratio=float(options.get("max_ratio", default.max_ratio)),
+            max_unpacked_bytes=int(
+                options.get("max_unpacked_mb", default.max_unpacked_bytes // 2**20) * 2**20
+            ),
+            max_members=int(options.get("max_members", default.max_members)),
+        )
+
+
+_LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("extract_limits")
+
+
+@contextlib.contextmanager
+def limits(value: Limits):
+    """Use ``value`` for every archive read inside the ``with`` block."""
+    token = _LIMITS.set(value)
+    try:
+        yield value
+    finally:
+        _LIMITS.reset(token)
+
+
+def current_limits() -> Limits:
+    return _LIMITS.get(Limits())
+
+
+_RAISE_HINT = (
+    "If you trust this file, raise data.extract.max_ratio (now {ratio:g}), "
+    "data.extract.max_unpacked_mb (now {mb:,}) or data.extract.max_members (now {members:,}) "
+    "in the config (docs/security.md)."
+)
+
+
+class Budget:
+    """Counts what one archive unpacks to and stops it at the caps (see module doc)."""
+
+    def __init__(self, archive, expected: int | None = None, lim: Limits | None = None):
+        self.archive = archive
+        self.limits = lim or current_limits()
+        size = os.path.getsize(archive)
+        if expected is not None:
+            self.cap = expected
+            self.why = "the unpacked size the registry expects"
+        else:
+            by_ratio = max(int(self.limits.max_ratio * size), FLOOR_BYTES)
+            self.cap = min(by_ratio, self.limits.max_unpacked_bytes)
+            self.why = (
+                f"{self.limits.max_ratio:g} x the archive's {size:,} bytes"
+                if by_ratio <= self.limits.max_unpacked_bytes
+                else "data.extract.max_unpacked_mb"
+            )
+        self.total = 0
+        self.members = 0
+
+    def _fail(self, text: str):
+        lim = self.limits
+        hint = _RAISE_HINT.format(
+            ratio=lim.max_ratio, mb=lim.max_unpacked_bytes // 2**20, members=lim.max_members
+        )
+        raise ArchiveTooLargeError(f"{self.archive}: {text}. {hint}")
+
+    def member(self, name: str, size: int) -> None:
+        """Account for a member declaring ``size`` bytes, before it is read."""
+        self.members += 1
+        if self.members > self.limits.max_members:
+            self._fail(f"more than {self.limits.max_members:,} members")
+        self.add(name, size)
+
+    def add(self, name: str, size: int) -> None:
+        self.total += size
+        if self.total > self.cap:
+            self._fail(
+                f"member {name!r} brings the unpacked size to more than {self.cap:,} bytes "
+                f"({self.why}); refusing an archive bomb"
+            )
+
+
+def read_bounded(stream, limit: int, where: str) -> bytes:
+    """All of ``stream``, or ArchiveTooLargeError when it holds more than ``limit`` bytes."""
+    out = io.BytesIO()
+    while block := stream.read(min(CHUNK, limit + 1 - out.tell())):
+        out.write(block)
+        if out.tell() > limit:
+            raise ArchiveTooLargeError(
+                f"{where}: unpacks to more than {limit:,} bytes, the most expected; "
+                "refusing a compression bomb. "
+                + _RAISE_HINT.format(
+                    ratio=current_limits().max_ratio,
+                    mb=current_limits().max_unpacked_bytes // 2**20,
+                    members=current_limits().max_members,
+                )
+            )
+    return out.getvalue()
+
+
+def gunzip_bounded(data: bytes, where: str, expected: int | None = None) -> bytes:
+    """Decompress gzip ``data`` (CRC checked) up to ``expected`` or the ratio cap."""
+    lim = current_limits()
+    limit = expected or min(
+        max(int(lim.max_ratio * len(data)), FLOOR_BYTES), lim.max_unpacked_bytes
+    )
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        return read_bounded(stream, limit, where)
 
 
 def safe_relpath(name: str, archive: str | os.PathLike) -> PurePosixPath:
@@ -65,70 +211,192 @@ def _zip_is_link(info: zipfile.ZipInfo) -> bool:
     return stat.S_ISLNK(info.external_attr >> 16)
 
 
-def iter_zip(
-    archive: str | os.PathLike, select: Callable[[str], bool] | None = None
-) -> Iterator[tuple[PurePosixPath, bytes]]:
-    """Yield (safe relative path, bytes) of the regular files of a zip archive."""
+def _zip_infos(zf: zipfile.ZipFile, archive, budget: Budget, select=None):
+    """The members to read, after every member's path, type and size is checked."""
+    infos = zf.infolist()
+    for info in infos:
+        safe_relpath(info.filename, archive)
+        if _zip_is_link(info):
+            raise UnsafeArchiveError(f"{archive}: refusing link member {info.filename!r}")
+    chosen = [i for i in infos if not i.is_dir() and (select is None or select(i.filename))]
+    for info in chosen:
+        budget.member(info.filename, info.file_size)
+    return chosen
+
+
+@contextlib.contextmanager
+def open_zip(archive: str | os.PathLike, select: Callable[[str], bool] | None = None):
+    """``(ZipFile, checked members)``; corrupt or truncated zips become TruncatedArchiveError."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                safe_relpath(info.filename, archive)
-                if _zip_is_link(info):
-                    raise UnsafeArchiveError(f"{archive}: refusing link member {info.filename!r}")
-            for info in infos:
-                if info.is_dir() or (select and not select(info.filename)):
-                    continue
-                yield safe_relpath(info.filename, archive), zf.read(info)
+            yield zf, _zip_infos(zf, archive, Budget(archive), select)
     except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise TruncatedArchiveError(
             f"{archive}: the zip archive is truncated or corrupt ({exc}); fetch it again"
         ) from exc
 
 
+def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """One member's bytes: no more than it declares (zipfile enforces it, CRC checked)."""
+    with zf.open(info) as stream:
+        return stream.read()
+
+
+def iter_zip(
+    archive: str | os.PathLike, select: Callable[[str], bool] | None = None
+) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """Yield (safe relative path, bytes) of the regular files of a zip archive."""
+    with open_zip(archive, select) as (zf, infos):
+        for info in infos:
+            yield safe_relpath(info.filename, archive), read_zip_member(zf, info)
+
+
 def extract_zip(archive: str | os.PathLike, dest: str | os.PathLike, select=None) -> list[Path]:
-    """Extract (selected) regular files of a zip archive under ``dest``."""
+    """Extract (selected) regular files of a zip archive under ``dest``, streamed."""
     dest = Path(dest)
-    written = []
-    for rel, data in iter_zip(archive, select):
-        target = _target(dest, rel)
+    with _staging(archive, dest) as stage, open_zip(archive, select) as (zf, infos):
+        for info in infos:
+            rel = safe_relpath(info.filename, archive)
+            with zf.open(info) as src, _create(stage.folder, rel, archive) as out:
+                shutil.copyfileobj(src, out, CHUNK)
+        return stage.commit()
+
+
+# ------------------------------------------------------------------- staging
+
+
+class _Stage:
+    """A fresh folder inside ``dest`` that members are written to before they move into place."""
+
+    def __init__(self, archive, dest: Path, folder: Path):
+        self.archive, self.dest, self.folder = archive, dest, folder
+
+    def commit(self) -> list[Path]:
+        written = []
+        for root, _, files in os.walk(self.folder):
+            for file in sorted(files):
+                src = Path(root, file)
+                rel = src.relative_to(self.folder)
+                target = self.dest / rel
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(src, target)
+                except OSError as exc:
+                    raise ArchiveError(
+                        f"{self.archive}: cannot place member {rel.as_posix()!r} at {target} "
+                        f"({exc.strerror or exc}): a file and a folder of that name clash. "
+                        "Remove the old extraction folder and run again."
+                    ) from exc
+                written.append(target)
+        return written
+
+
+@contextlib.contextmanager
+def _staging(archive, dest: Path):
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".extract-") as tmp:
+        yield _Stage(archive, dest, Path(tmp))
+
+
+def _create(folder: Path, rel: PurePosixPath, archive):
+    """Open ``folder/rel`` for writing; a member clashing with another is an ArchiveError."""
+    target = _target(folder, rel)
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        written.append(target)
-    return written
+        return open(target, "xb")
+    except OSError as exc:
+        raise ArchiveError(
+            f"{archive}: member {rel.as_posix()!r} clashes with another member of that name "
+            f"or with a folder ({exc.strerror or exc}); the archive is malformed, fetch it again"
+        ) from exc
 
 
 # ---------------------------------------------------------------------- tar
 
 
-def extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
-    """Extract the regular files of a (compressed) tar archive under ``dest``."""
-    dest = Path(dest)
-    written = []
+_TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
+
+
+def _decompressed(raw):
+    """A stream of the archive's tar bytes: gzip, bzip2 and xz read to their end markers."""
+    head = raw.read(6)
+    raw.seek(0)
+    if head.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw)
+    if head.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
+
+
+def walk_tar(archive: str | os.PathLike, on_file=None) -> list[tarfile.TarInfo]:
+    """Read a (compressed) tar in one streamed pass, checking every member; the regular files.
+
+    Each member's path and type is checked and its declared size counted against
+    the limits before ``on_file(member, stream)`` sees it. The compressed stream
+    is then read to its end, so a missing gzip trailer or a bad CRC is an error.
+    """
+    budget = Budget(archive)
+    files = []
     try:
-        with tarfile.open(archive, "r:*") as tf:
-            members = tf.getmembers()  # reads the whole archive: truncation shows here
-            for member in members:
-                safe_relpath(member.name, archive)
-                if member.issym() or member.islnk():
-                    raise UnsafeArchiveError(
-                        f"{archive}: refusing link member {member.name!r} -> {member.linkname!r}"
-                    )
-                if not (member.isfile() or member.isdir()):
-                    raise UnsafeArchiveError(f"{archive}: refusing special member {member.name!r}")
-            for member in members:
-                if not member.isfile():
-                    continue
-                target = _target(dest, safe_relpath(member.name, archive))
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with tf.extractfile(member) as src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                written.append(target)
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+        with open(archive, "rb") as raw, _decompressed(raw) as stream:
+            with tarfile.open(fileobj=stream, mode="r|") as tf:
+                for member in tf:
+                    safe_relpath(member.name, archive)
+                    if member.issym() or member.islnk():
+                        raise UnsafeArchiveError(
+                            f"{archive}: refusing link member {member.name!r} -> "
+                            f"{member.linkname!r}"
+                        )
+                    if not (member.isfile() or member.isdir()):
+                        raise UnsafeArchiveError(
+                            f"{archive}: refusing special member {member.name!r}"
+                        )
+                    budget.member(member.name, member.size if member.isfile() else 0)
+                    if member.isfile():
+                        files.append(member)
+                        if on_file is not None:
+                            on_file(member, tf.extractfile(member))
+                    tf.members = []  # streamed: keep no list of every member
+            # The end-of-archive blocks come before the gzip trailer; read on to it.
+            while block := stream.read(CHUNK):
+                budget.add("(padding after the tar)", len(block))
+    except ArchiveError:
+        raise
+    except _TAR_ERRORS as exc:
         raise TruncatedArchiveError(
             f"{archive}: the tar archive is truncated or corrupt ({exc}); fetch it again"
         ) from exc
-    return written
+    return files
+
+
+def extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:
+    """Extract the regular files of a (compressed) tar archive under ``dest``, streamed."""
+    dest = Path(dest)
+    with _staging(archive, dest) as stage:
+
+        def write(member, src):
+            with _create(stage.folder, safe_relpath(member.name, archive), archive) as out:
+                shutil.copyfileobj(src, out, CHUNK)
+
+        walk_tar(archive, write)
+        return stage.commit()
+
+
+@contextlib.contextmanager
+def open_tar(archive: str | os.PathLike):
+    """A checked (see :func:`walk_tar`) tar archive, opened for random access to its members."""
+    walk_tar(archive)
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            yield tf
+    except ArchiveError:
+        raise
+    except _TAR_ERRORS as exc:
+        raise TruncatedArchiveError(
+            f"{archive}: the tar archive is truncated or corrupt ({exc}); fetch it again"
+        ) from exc
 
 
 # ---------------------------------------------------------------------- rar
@@ -188,25 +456,21 @@ def extract_rar(
     names = _rar_names(name, _run([a.format(**fill) for a in listing], archive))
     for member in names:
         safe_relpath(member, archive)
-    dest.mkdir(parents=True, exist_ok=True)
-    # Extract into a fresh folder first, check it, then move: a tool that
-    # honours links or odd names cannot write outside ``dest``.
-    with tempfile.TemporaryDirectory(dir=dest, prefix=".extract-") as tmp:
-        fill["d"] = tmp
+    # Extract into a fresh folder first and check everything there (links,
+    # sizes) before anything moves: a tool that honours links or odd names
+    # cannot write outside ``dest``, and a refused archive leaves nothing behind.
+    budget = Budget(archive)
+    with _staging(archive, dest) as stage:
+        fill["d"] = str(stage.folder)
         _run([a.format(**fill) for a in extract], archive)
-        written = []
-        for root, dirs, files in os.walk(tmp):
+        for root, dirs, files in os.walk(stage.folder):
             for entry in dirs + files:
-                if os.path.islink(os.path.join(root, entry)):
+                path = os.path.join(root, entry)
+                if os.path.islink(path):
                     raise UnsafeArchiveError(f"{archive}: refusing link member {entry!r}")
-            for file in files:
-                src = Path(root, file)
-                rel = src.relative_to(tmp)
-                target = dest / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(src, target)
-                written.append(target)
-    return written
+                if entry in files:
+                    budget.member(entry, os.path.getsize(path))
+        return stage.commit()
 
 
 def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Path]:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import gzip
-import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from hwbench.datasets import registry
 from hwbench.datasets.common import concat, make_meta
-from hwbench.datasets.extract import TruncatedArchiveError, safe_relpath
-from hwbench.datasets.idx import IdxFormatError, parse_idx, read_pair
+from hwbench.datasets.extract import ArchiveError, gunzip_bounded, open_zip, read_zip_member
+from hwbench.datasets.idx import REFETCH, IdxFormatError, parse_idx, read_pair
 from hwbench.datasets.vocab import KANNADA_DIGITS, LATIN_DIGITS
 
 
+def _payload_size(name: str) -> int | None:
+    """The registry's unpacked size of ``name`` (the bound on decompressing it)."""
+    for spec in registry.REGISTRY.values():
+        for entry in spec.files:
+            if entry.name == name and entry.payload is not None:
+                return entry.payload.size
+    return None
+
+
 def _split(files, images, labels, names, split):
-    x, y = read_pair(files[images], files[labels], len(names))
+    expected = (_payload_size(images), _payload_size(labels))
+    x, y = read_pair(files[images], files[labels], len(names), expected=expected)
     return x, make_meta(y, names, split)
 
 
@@ -112,14 +121,10 @@ def read_emnist(files: dict[str, Path], options: dict | None = None):
             "mapping.txt",
         )
     }
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                base = PurePosixPath(safe_relpath(info.filename, archive)).name
-                if base in wanted:
-                    wanted[base] = zf.read(info)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise TruncatedArchiveError(f"{archive}: truncated or corrupt zip ({exc})") from exc
+    # members streamed one at a time and counted against the archive limits
+    with open_zip(archive, lambda name: PurePosixPath(name).name in wanted) as (zf, infos):
+        for info in infos:
+            wanted[PurePosixPath(info.filename).name] = read_zip_member(zf, info)
     missing = [k for k, v in wanted.items() if v is None]
     if missing:
         raise IdxFormatError(f"{archive}: members {missing} not found; is this EMNIST gzip.zip?")
@@ -148,7 +153,9 @@ def _idx_member(members, name, ndim, archive):
     where = f"{archive}:{name}"
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            data = gunzip_bounded(data, where)
+        except ArchiveError as exc:
+            raise IdxFormatError(f"{exc}. {REFETCH}") from exc
         except (OSError, EOFError) as exc:
-            raise IdxFormatError(f"{where}: corrupt gzip member ({exc})") from exc
+            raise IdxFormatError(f"{where}: corrupt gzip member ({exc}). {REFETCH}") from exc
     return parse_idx(data, ndim, where)

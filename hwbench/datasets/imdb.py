@@ -14,12 +14,12 @@ column, as with a lookup table, but without Word2Vec's semantics. Values are uin
 from __future__ import annotations
 
 import re
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
 from hwbench.datasets.common import make_meta
+from hwbench.datasets.extract import open_tar
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 CLASSES = ["negative", "positive"]
@@ -64,7 +64,7 @@ def read_imdb(files: dict[str, Path], options: dict | None = None):
     dim, max_words = int(options.get("embed_dim", 32)), int(options.get("max_words", 600))
     archive = Path(files[ARCHIVE])
     found = []
-    with tarfile.open(archive, "r:gz") as tar:
+    with open_tar(archive) as tar:
         for member in tar:
             match = _MEMBER.match(member.name)
             if match and member.isfile():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import logging
 import re
-import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -20,7 +19,7 @@ import pandas as pd
 from PIL import Image
 
 from hwbench.datasets.common import concat, make_meta, white_on_black
-from hwbench.datasets.extract import TruncatedArchiveError, extract_rar, safe_relpath
+from hwbench.datasets.extract import extract_rar, open_zip, read_zip_member
 from hwbench.datasets.vocab import ARABIC_DIGITS
 
 log = logging.getLogger("hwbench.datasets")
@@ -105,15 +104,18 @@ def read_madbase_csv(archive: Path):
     """The CSV mirror: a zip holding the four csv{Train,Test}{Images,Label} files."""
     archive = Path(archive)
     found: dict[tuple[str, str], bytes] = {}
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                base = PurePosixPath(safe_relpath(info.filename, archive)).name.lower()
-                for key, prefix in CSV_MEMBERS.items():
-                    if base.startswith(prefix) and base.endswith(".csv"):
-                        found[key] = zf.read(info)
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise TruncatedArchiveError(f"{archive}: truncated or corrupt zip ({exc})") from exc
+
+    def key_of(name: str):
+        base = PurePosixPath(name).name.lower()
+        for key, prefix in CSV_MEMBERS.items():
+            if base.startswith(prefix) and base.endswith(".csv"):
+                return key
+        return None
+
+    # members streamed one at a time and counted against the archive limits
+    with open_zip(archive, lambda name: key_of(name) is not None) as (zf, infos):
+        for info in infos:
+            found[key_of(info.filename)] = read_zip_member(zf, info)
     missing = [CSV_MEMBERS[k] for k in CSV_MEMBERS if k not in found]
     if missing:
         raise MadbaseFormatError(f"{archive}: no member named like {missing}*.csv")

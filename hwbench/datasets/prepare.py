@@ -17,8 +17,8 @@ import logging
 import os
 from pathlib import Path
 
-from hwbench.datasets import registry
-from hwbench.datasets.download import Verified, fetch
+from hwbench.datasets import extract, registry
+from hwbench.datasets.download import DEADLINE_S, MAX_UNREGISTERED_BYTES, Verified, fetch
 from hwbench.store import save_processed, write_json
 
 log = logging.getLogger("hwbench.datasets")
@@ -50,6 +50,10 @@ def fetch_file(
         timeout=float(opts.get("timeout_s", 60)),
         retries=int(opts.get("retries", 4)),
         backoff=float(opts.get("backoff_s", 2.0)),
+        deadline_s=float(opts.get("deadline_s", DEADLINE_S)),
+        max_unregistered_bytes=int(
+            opts.get("max_unregistered_mb", MAX_UNREGISTERED_BYTES // 2**20) * 2**20
+        ),
     )
     write_json(record or record_path(dataset, name, raw_root), verified.to_dict())
     return verified
@@ -81,11 +85,16 @@ def build_arrays(
     options: dict | None = None,
     raw_root: str | os.PathLike = "data/raw",
     spec: registry.DatasetSpec | None = None,
+    limits: extract.Limits | None = None,
 ):
-    """Read a 28x28 dataset from its verified files and save it in the processed format."""
+    """Read a 28x28 dataset from its verified files and save it in the processed format.
+
+    ``limits``: how much its archives may unpack to (config ``data.extract``).
+    """
     spec = spec or registry.get(dataset)
     files = files_from_records(records, Path(raw_root) / dataset)
-    images, meta = _reader(spec)(files, options or {})
+    with extract.limits(limits or extract.Limits()):
+        images, meta = _reader(spec)(files, options or {})
     save_processed(out_folder, images, meta)
     log.info("%s: wrote %d images to %s", dataset, len(images), out_folder)
     return images, meta
@@ -97,9 +106,11 @@ def build_manifest(
     options: dict | None = None,
     raw_root: str | os.PathLike = "data/raw",
     spec: registry.DatasetSpec | None = None,
+    limits: extract.Limits | None = None,
 ):
-    """Write data/raw/<dataset>/manifest.csv for an image dataset."""
+    """Write data/raw/<dataset>/manifest.csv for an image dataset (``limits`` as above)."""
     spec = spec or registry.get(dataset)
     raw = Path(raw_root) / dataset
     files = files_from_records(records, raw)
-    return _reader(spec)(files, raw, options or {})
+    with extract.limits(limits or extract.Limits()):
+        return _reader(spec)(files, raw, options or {})

@@ -165,10 +165,11 @@ def _idx_payload_size(name: str, count: int) -> int:
     return 16 + count * 784 if "idx3" in name else 8 + count
 
 
-def _kannada_file(name: str, count: int, md5: str | None) -> RemoteFile:
+def _kannada_file(name: str, count: int, md5: str | None, size: int | None = None) -> RemoteFile:
     return RemoteFile(
         name=name,
         urls=_mirrors(name, *_KANNADA_BASES),
+        size=size,
         md5=md5,
         payload=Payload(name.removesuffix(".gz"), _idx_payload_size(name, count)),
     )
@@ -212,9 +213,13 @@ DIG_MNIST = DatasetSpec(
     homepage="https://github.com/vinayprabhu/Kannada_MNIST",
     route="arrays",
     reader="idx_datasets:read_dig_mnist",
+    # Sizes and MD5s of the files in github.com/vinayprabhu/Kannada_MNIST
+    # (data/output_tensors/MNIST_format/), as listed in hwbench issue 14.
     files=(
-        _kannada_file("X_dig_MNIST-idx3-ubyte.gz", 10240, None),
-        _kannada_file("y_dig_MNIST-idx1-ubyte.gz", 10240, None),
+        _kannada_file(
+            "X_dig_MNIST-idx3-ubyte.gz", 10240, "d224f44185e453487ad5af34e201a87c", 1_395_287
+        ),
+        _kannada_file("y_dig_MNIST-idx1-ubyte.gz", 10240, "9f9e1a4ecb080d70c5953eed2d8121f0", 92),
     ),
 )
 

@@ -23,9 +23,9 @@ READER_CODE = {
     "emnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
     "madbase": ("datasets/madbase.py",),
     "nist": ("datasets/nist.py",),
-    "deepwriting": ("datasets/deepwriting.py",),
+    "deepwriting": ("datasets/deepwriting.py", "datasets/safe_pickle.py"),
     "amharic": ("datasets/manual.py",),
-    "cifar100": ("datasets/cifar.py",),
+    "cifar100": ("datasets/cifar.py", "datasets/safe_pickle.py"),
     "speech_commands": ("datasets/speech.py",),
     "imdb": ("datasets/imdb.py",),
 }
@@ -61,3 +61,18 @@ def fetched_datasets() -> list[str]:
 
 def all_file_names() -> list[str]:
     return sorted({f.name for s in registry.REGISTRY.values() for f in s.files})
+
+
+def check_dataset_names(config: dict) -> None:
+    """ValueError naming config ``datasets`` when it lists a name no rule can build."""
+    synth = [n for n, p in (config.get("synth") or {}).items() if isinstance(p, dict)]
+    supplied = list(config.get("image_datasets") or [])
+    known = set(registry.REGISTRY) | set(synth) | set(supplied)
+    unknown = [d for d in config.get("datasets") or [] if d not in known]
+    if unknown:
+        raise ValueError(
+            f"config datasets: {unknown} cannot be built. Each name must be a registered "
+            f"real dataset ({', '.join(sorted(registry.REGISTRY))}), a key of `synth` "
+            f"({', '.join(synth) or 'none'}), or a folder you supplied at data/raw/<name>/ "
+            "and listed under `image_datasets`."
+        )

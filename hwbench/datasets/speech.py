@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from hwbench.datasets.common import make_meta
+from hwbench.datasets.extract import open_tar
 
 ARCHIVE = "speech_commands_v0.01.tar.gz"
 SAMPLE_RATE = 16000
@@ -79,7 +80,7 @@ def read_speech_commands(files: dict[str, Path], options: dict | None = None):
     options = options or {}
     n_fft, hop = int(options.get("n_fft", 256)), int(options.get("hop", 128))
     archive = Path(files[ARCHIVE])
-    with tarfile.open(archive, "r:gz") as tar:
+    with open_tar(archive) as tar:
         members = {
             m.name.removeprefix("./"): m
             for m in tar.getmembers()

@@ -25,6 +25,10 @@ ALL_TARGETS.extend(
     if d in _datasets.REGISTRY
 )
 
+# A name no rule can build would end in a MissingInputException that does not
+# say which config key is wrong: name it here instead.
+_dsrules.check_dataset_names(config)
+
 
 rule fetch_raw:
     output:

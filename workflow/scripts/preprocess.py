@@ -15,5 +15,6 @@ with job_log(snakemake.log[0]) as log:
         **snakemake.params.preprocess,
         workers=cfg["workers"] or snakemake.threads,
         on_error=cfg["on_error"],
+        max_pixels=cfg.get("max_pixels", 25_000_000),
     )
     log.info("done: %d images, %d skipped", summary["images"], len(summary["skipped"]))

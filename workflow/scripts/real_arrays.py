@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from hwbench.datasets.extract import Limits
 from hwbench.datasets.prepare import build_arrays
 from hwbench.logs import job_log
 
@@ -13,5 +14,6 @@ with job_log(smk.log[0]):
         smk.input.records,
         Path(smk.output.images).parent,
         smk.params.options,
+        limits=Limits.from_config(smk.config.get("data", {}).get("extract")),
         raw_root=Path(smk.input.records[0]).parents[2],
     )

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from hwbench.datasets.extract import Limits
 from hwbench.datasets.prepare import build_manifest
 from hwbench.logs import job_log
 
@@ -12,5 +13,6 @@ with job_log(smk.log[0]):
         dataset,
         smk.input.records,
         smk.params.options,
+        limits=Limits.from_config(smk.config.get("data", {}).get("extract")),
         raw_root=Path(smk.output.manifest).parents[1],
     )

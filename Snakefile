@@ -15,6 +15,7 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
+include: "workflow/rules/prefetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
@@ -22,6 +23,21 @@ include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
 include: "workflow/rules/lifelong.smk"
+
+
+# Run by the snakemake process itself, never submitted to a cluster: the downloads
+# (compute nodes are often offline; docs/cluster.md) and the report and figure jobs
+# (seconds of work that would otherwise wait in the queue).
+localrules:
+    fetch_raw,
+    fetch_weights,
+    prefetch,
+    synth_contact_sheet,
+    multiscript_table4,
+    transfer_report,
+    lifelong_report,
+    onemodel_report,
+    adaptation_report,
 
 
 rule all:

@@ -61,3 +61,24 @@ def fetched_datasets() -> list[str]:
 
 def all_file_names() -> list[str]:
     return sorted({f.name for s in registry.REGISTRY.values() for f in s.files})
+
+
+def prefetch_datasets(config: dict) -> list[str]:
+    """Downloadable datasets the config reads: config ``datasets`` plus every
+    ``dataset:`` / ``datasets:`` value of a study (what `snakemake prefetch` fetches)."""
+    named = set(config.get("datasets", []))
+
+    def walk(node, top=False):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not top and key == "dataset" and isinstance(value, str):
+                    named.add(value)
+                elif not top and key == "datasets" and isinstance(value, list):
+                    named.update(v for v in value if isinstance(v, str))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config, top=True)
+    return sorted(named & set(fetched_datasets()))

@@ -38,7 +38,7 @@ rule adaptation_train:
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/train.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: 4
     resources:
         gpu=GPUS_PER_JOB,
@@ -69,7 +69,7 @@ rule adaptation_features:
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/features.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: 4
     resources:
         gpu=GPUS_PER_JOB,
@@ -95,7 +95,7 @@ rule adaptation_styles:
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/styles.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: 2
     resources:
         mem_mb=8000,
@@ -125,7 +125,7 @@ rule adaptation_adapt:
     wildcard_constraints:
         weights="uniform|distance",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: 2
     resources:
         mem_mb=8000,
@@ -182,7 +182,7 @@ rule adaptation_report:
     benchmark:
         "benchmarks/jobs/adaptation/report.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     params:
         runs=ADAPT_RUNS,
         datasets=ADAPT_DATASETS,

@@ -29,10 +29,11 @@ rule synth:
     wildcard_constraints:
         name=SYNTH_NAME,
     conda:
-        "../envs/hwbench.yaml"
-    threads: 8
+        "hwbench"
+    threads: config["resources"]["synth"]["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=config["resources"]["synth"]["mem_mb"],
+        runtime=config["resources"]["synth"]["runtime"],
     params:
         generator=lambda wildcards: config["synth"][wildcards.name],
     script:
@@ -58,6 +59,6 @@ rule synth_contact_sheet:
     wildcard_constraints:
         name=SYNTH_NAME,
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     script:
         "../scripts/synth.py"

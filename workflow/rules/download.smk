@@ -37,7 +37,7 @@ rule fetch_raw:
         dataset="|".join(_dsrules.fetched_datasets()),
         file="|".join(re.escape(f) for f in _dsrules.all_file_names()),
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     script:
         "../scripts/fetch_raw.py"
 
@@ -57,7 +57,11 @@ rule real_arrays:
     wildcard_constraints:
         dataset="|".join(REAL_ARRAY_DATASETS),
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
+    threads: config["resources"]["real_arrays"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_arrays"]["mem_mb"],
+        runtime=config["resources"]["real_arrays"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:
@@ -78,7 +82,11 @@ rule real_manifest:
     wildcard_constraints:
         dataset="|".join(REAL_IMAGE_DATASETS),
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
+    threads: config["resources"]["real_manifest"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_manifest"]["mem_mb"],
+        runtime=config["resources"]["real_manifest"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:

@@ -41,7 +41,7 @@ rule lifelong_curriculum:
     benchmark:
         "benchmarks/jobs/lifelong/curriculum.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -74,7 +74,7 @@ rule lifelong_sequence:
         order=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -101,7 +101,7 @@ rule lifelong_multitask:
     wildcard_constraints:
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -152,7 +152,7 @@ rule lifelong_report:
     benchmark:
         "benchmarks/jobs/lifelong/report.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     params:
         config=LL,
         model=LL["model"]["name"] if LL else None,

@@ -52,7 +52,7 @@ rule multiscript_train:
         model="lat|arab|kan|base|wloss|uw|new",
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: MS["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -99,7 +99,7 @@ rule multiscript_table4:
     benchmark:
         "benchmarks/jobs/multiscript/table4.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     params:
         config=MS,
         # wall time per job, for the provenance sidecar

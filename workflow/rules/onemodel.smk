@@ -61,7 +61,7 @@ rule onemodel_train:
         run="|".join(OM_RUNS),
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: OM["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -126,7 +126,7 @@ rule onemodel_report:
     benchmark:
         "benchmarks/jobs/onemodel/report.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     params:
         config=OM,
         discriminator=OM["discriminator"],

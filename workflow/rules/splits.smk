@@ -30,7 +30,11 @@ rule splits:
     wildcard_constraints:
         scheme="|".join(SPLIT_SCHEME_PARAMS),
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
+    threads: config["resources"]["splits"]["threads"]
+    resources:
+        mem_mb=config["resources"]["splits"]["mem_mb"],
+        runtime=config["resources"]["splits"]["runtime"],
     params:
         split=lambda w: {k: config["splits"][k] for k in SPLIT_SCHEME_PARAMS[w.scheme]},
     script:

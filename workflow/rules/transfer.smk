@@ -48,7 +48,7 @@ rule transfer_source:
     wildcard_constraints:
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -77,7 +77,7 @@ rule transfer_train:
         mode="|".join(TR_MODES),
         seed=r"\d+",
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -130,7 +130,7 @@ rule transfer_report:
     benchmark:
         "benchmarks/jobs/transfer/report.tsv"
     conda:
-        "../envs/hwbench.yaml"
+        "hwbench"
     params:
         sets=TR["sets"],
         per_class_set=TR.get("per_class_set"),

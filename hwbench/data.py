@@ -1,21 +1,33 @@
-"""Tensors for training, from the processed store and a split file.
+"""Selecting a study's images, and turning them into model input.
+
+:func:`select` is the one way every study picks its rows of a processed dataset:
+by split (a split file's names, or the dataset's own ``source_split``), by class
+names (a "charset" is always a named set of label names, see
+:func:`charset_classes`), by writers and by resample. It returns the uint8
+images with labels, row indices and meta.
 
 Training data is a dict of tensors with the same first dimension ("x" the model
 input, "y" the labels, plus anything a study's loss needs). Transforms (resize,
-1 -> 3 channels, normalisation) run once on the whole tensor, in chunks on the
+1 -> 3 channels, normalisation) run on the whole tensor, in chunks on the
 device, never per sample.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from hwbench.store import Processed, load_processed, read_split
+
+# The split "scheme" that reads the dataset's own partition (meta column
+# source_split: MNIST train/test, NIST hsf_*) instead of a split file.
+SOURCE_SPLIT = "source_split"
 
 # Per-channel statistics for normalisation of [0, 1] images.
 NORMALIZATION = {
@@ -53,6 +65,145 @@ def load_split(
             "rebuild the split file"
         )
     return data.subset(index)
+
+
+@dataclass
+class Selection:
+    """Rows of a processed dataset chosen by :func:`select`.
+
+    ``labels`` are positions in ``classes`` when classes were given, else the
+    dataset's own label ids; ``index`` the rows in the dataset, ``meta`` their
+    meta.csv rows (index reset).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    index: np.ndarray
+    meta: pd.DataFrame
+    classes: list[str] | None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x uint8 N x H x W, y int64 N)`` CPU tensors."""
+        x = torch.from_numpy(np.ascontiguousarray(self.images))
+        return x, torch.from_numpy(np.asarray(self.labels, dtype=np.int64))
+
+    @property
+    def writers(self) -> np.ndarray:
+        return self.meta["writer"].astype(str).to_numpy()
+
+
+def charset_classes(charsets: Sequence[str]) -> list[str]:
+    """The label names of the named charsets (hwbench.charsets), in order."""
+    from hwbench.charsets import CHARSETS, check_charsets
+
+    return [c for name in check_charsets(charsets) for c in CHARSETS[name]]
+
+
+def class_positions(meta: pd.DataFrame, classes: Sequence[str], where: str) -> np.ndarray:
+    """Each row's position in ``classes`` by its ``label_name`` (-1: not one of them).
+
+    Selecting by name, not label id, works alike for the embedded dataset (global
+    ids) and the real ones (each dataset's own ids): both name the character.
+    """
+    if "label_name" not in meta.columns:
+        raise ValueError(f"{where} has no label_name column; rebuild the processed dataset")
+    lookup = {c: i for i, c in enumerate(classes)}
+    return meta["label_name"].astype(str).map(lookup).fillna(-1).astype(np.int64).to_numpy()
+
+
+def split_of_rows(
+    meta: pd.DataFrame,
+    split_frame: pd.DataFrame | None,
+    where: str,
+    resample: int | None = None,
+) -> np.ndarray:
+    """The split name of every row ('' where the split file has none).
+
+    ``split_frame`` None reads the dataset's own ``source_split`` column.
+    ``resample`` keeps one resample of the schemes that have them (adaptation).
+    """
+    if split_frame is None:
+        return meta["source_split"].astype(str).to_numpy()
+    if resample is not None:
+        if "resample" not in split_frame.columns:
+            raise ValueError(f"{where}: no 'resample' column, but resample={resample} given")
+        split_frame = split_frame[split_frame["resample"] == resample]
+    elif "resample" in split_frame.columns and split_frame["resample"].nunique() > 1:
+        raise ValueError(f"{where}: the split file has resamples; choose one (resample=...)")
+    index = split_frame["index"].to_numpy()
+    if len(index) and (index.min() < 0 or index.max() >= len(meta)):
+        raise ValueError(
+            f"{where}: split indices exceed the {len(meta)} images; rebuild the split file"
+        )
+    names = np.full(len(meta), "", dtype=object)
+    names[index] = split_frame["split"].astype(str).to_numpy()
+    return names
+
+
+def _split_order(split_frame: pd.DataFrame, rows: np.ndarray, resample: int | None) -> np.ndarray:
+    """``rows`` in the split file's order (rows are unique per resample)."""
+    if resample is not None:
+        split_frame = split_frame[split_frame["resample"] == resample]
+    order = split_frame["index"].to_numpy()
+    return order[np.isin(order, rows)]
+
+
+def select(
+    data: Processed | str | os.PathLike,
+    split: pd.DataFrame | str | os.PathLike | None = None,
+    splits: Sequence[str] | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    writers: Sequence[str] | None = None,
+    resample: int | None = None,
+    order: str = "dataset",
+    where: str | None = None,
+) -> Selection:
+    """The rows of a processed dataset in ``splits``, of ``classes``, by ``writers``.
+
+    ``data``: a :class:`Processed` or its folder (memory-mapped). ``split``: a split
+    file (or its frame); None reads the dataset's ``source_split``. ``splits``: the
+    split names to take (None: every row). ``classes``: label names; labels become
+    positions in it and other rows are left out. ``writers``: keep these writers.
+    ``order``: ``"dataset"`` (row order) or ``"split"`` (the split file's order).
+    An empty selection is an error naming what was asked for.
+    """
+    if not isinstance(data, Processed):
+        where = where or str(data)
+        data = load_processed(data, mmap=True)
+    where = where or "dataset"
+    frame = read_split(split) if isinstance(split, str | os.PathLike) else split
+    keep = np.ones(len(data.meta), bool)
+    if splits is not None:
+        keep &= np.isin(split_of_rows(data.meta, frame, where, resample), list(splits))
+    labels = data.meta["label"].to_numpy().astype(np.int64)
+    if classes is not None:
+        classes = list(classes)
+        labels = class_positions(data.meta, classes, where)
+        keep &= labels >= 0
+    if writers is not None:
+        keep &= np.isin(data.meta["writer"].astype(str).to_numpy(), [str(w) for w in writers])
+    rows = np.flatnonzero(keep)
+    if order == "split":
+        if frame is None:
+            raise ValueError(f"{where}: order='split' needs a split file")
+        rows = _split_order(frame, rows, resample)
+    elif order != "dataset":
+        raise ValueError(f"order={order!r}: use 'dataset' or 'split'")
+    if not len(rows):
+        asked = {"splits": splits, "classes": classes and classes[:10], "writers": writers}
+        asked = ", ".join(f"{k}={v}" for k, v in asked.items() if v is not None)
+        raise ValueError(f"{where}: no rows match {asked or 'the selection'}")
+    return Selection(
+        images=data.images[rows],
+        labels=labels[rows],
+        index=rows,
+        meta=data.meta.iloc[rows].reset_index(drop=True),
+        classes=classes,
+    )
 
 
 def map_labels(

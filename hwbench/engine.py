@@ -19,8 +19,12 @@ A study plugs in:
 
 Each epoch appends a row to ``<run_dir>/metrics.csv`` and writes
 ``<run_dir>/checkpoint.pt`` atomically (model, optimizer, scheduler, loss state,
-RNG states, early-stopping state, history). :func:`fit` resumes from it when its
-training config matches, and returns at once when that run already finished.
+RNG states, early-stopping state, history, and inside an epoch the position in
+it). Checkpoints are loaded weights-only: no code runs from the file. :func:`fit`
+resumes from one only when the training config, a hash of the data and the
+caller's fingerprint all match; otherwise it starts over and says so. A job's
+test results go to eval.json through :func:`write_result`, one shape for every
+study.
 """
 
 from __future__ import annotations
@@ -28,14 +32,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import logging
 import math
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -75,7 +82,9 @@ class TrainConfig:
     ``patience`` epochs without an improvement of more than ``min_delta`` stop the
     run; ``stop_eps`` stops it when ``|m(k) - m(k-1)| < stop_eps`` (the transfer
     paper's rule). ``trainable``: parameter-name prefixes to train (e.g.
-    ``["head"]``); everything else is frozen.
+    ``["head"]``); everything else is frozen. ``max_steps`` caps the batches of each
+    epoch (a rehearsal of a large job); ``checkpoint_every_s`` writes a mid-epoch
+    checkpoint at least that often (None: only at epoch ends and on a signal).
     """
 
     epochs: int = 10
@@ -97,6 +106,8 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True
     eval_batch_size: int = 1024
+    max_steps: int | None = None
+    checkpoint_every_s: float | None = 300.0
 
     def __post_init__(self):
         if self.optimizer not in ("adam", "sgd"):
@@ -111,6 +122,8 @@ class TrainConfig:
             self.trainable = list(self.trainable)
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs={self.epochs}, batch_size={self.batch_size}: must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps}: must be >= 1 (or null: no cap)")
 
     @classmethod
     def from_dict(cls, values: Mapping, **overrides) -> TrainConfig:
@@ -258,9 +271,16 @@ def default_metrics(outputs, data: Data) -> dict[str, float]:
     return classification_metrics(main_output(outputs).float(), data["y"])
 
 
+def uses_fp16(device: torch.device, amp: bool) -> bool:
+    """fp16 autocast (with a GradScaler) on GPUs without bf16, e.g. V100 and T4."""
+    return device.type == "cuda" and amp and not torch.cuda.is_bf16_supported()
+
+
 def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on GPUs that support it, fp16 on others; nothing on the CPU."""
     if device.type == "cuda" and enabled:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        dtype = torch.float16 if uses_fp16(device, True) else torch.bfloat16
+        return torch.autocast("cuda", dtype=dtype)
     return contextlib.nullcontext()
 
 
@@ -359,6 +379,268 @@ class EarlyStopping:
         return improved, reason
 
 
+# --- the job's state, checkpoints and the result record -------------------------------
+
+
+class Preempted(RuntimeError):
+    """Training stopped on SIGTERM/SIGUSR1 after writing a checkpoint.
+
+    The job exits non-zero; its retry (Snakemake ``retries``) resumes from the
+    checkpoint, mid-epoch, and ends with the same weights as an uninterrupted run.
+    """
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or weights file that cannot be read safely."""
+
+
+@dataclass
+class EpochPosition:
+    """Where a run stands inside an epoch: enough to resume it exactly."""
+
+    epoch: int
+    perm: torch.Tensor  # this epoch's sample order (CPU)
+    step: int = 0  # batches done
+    total: torch.Tensor | None = None  # loss x samples so far
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
+    seen: int = 0
+
+
+@dataclass
+class Run:
+    """Everything one training job holds: what :func:`fit` checkpoints and restores."""
+
+    model: nn.Module
+    loss_fn: Callable
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
+    stopper: EarlyStopping
+    config: TrainConfig
+    device: torch.device
+    fingerprint: dict
+    run_dir: Path | None
+    history: list[dict] = field(default_factory=list)
+    stop_reason: str | None = None
+    wall_before: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    position: EpochPosition | None = None
+    best_state: dict | None = None  # best weights when there is no run_dir
+    last_checkpoint: float = field(default_factory=time.monotonic)
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / CHECKPOINT if self.run_dir is not None else None
+
+    def wall(self) -> float:
+        return self.wall_before + time.perf_counter() - self.started
+
+
+def data_fingerprint(sets: Mapping[str, Data | None]) -> dict:
+    """Shape, dtype and a content hash of every tensor of every data set.
+
+    A checkpoint resumes only on the very data it was trained on: a changed split,
+    dataset or transform starts the run over.
+    """
+    out = {}
+    for name, data in sets.items():
+        for key, tensor in (data or {}).items():
+            t = tensor.detach().to("cpu").contiguous()
+            flat = t.reshape(-1).view(torch.uint8) if t.numel() else t.to(torch.uint8)
+            digest = hashlib.blake2b(flat.numpy(), digest_size=16)
+            out[f"{name}.{key}"] = [list(t.shape), str(t.dtype), digest.hexdigest()]
+    return out
+
+
+def _plain(value):
+    """Python scalars for what goes in a checkpoint (weights_only loads no NumPy)."""
+    if isinstance(value, np.generic | torch.Tensor) and np.ndim(value) == 0:
+        return value.item()
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["shuffle"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_model(model: nn.Module, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(model.state_dict(), tmp)
+
+
+def safe_load(path: str | os.PathLike, map_location="cpu"):
+    """``torch.load`` that never runs code from the file (``weights_only``).
+
+    A file that is not a plain tensor checkpoint (corrupt, truncated, or carrying
+    a pickled object) raises :class:`CheckpointError` naming the file.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"{path}: not a readable weights-only checkpoint ({type(err).__name__}: "
+            f"{reason[:200]}); delete it, or rebuild it by rerunning the job that wrote it"
+        ) from err
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a state dict written by :func:`fit` (``model.pt``, ``best.pt``) into ``model``."""
+    model.load_state_dict(safe_load(path))
+    return model
+
+
+def _save_checkpoint(run: Run) -> None:
+    pos = run.position
+    state = {
+        "fingerprint": run.fingerprint,
+        "model": run.model.state_dict(),
+        "optimizer": run.opt.state_dict(),
+        "scheduler": run.sched.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "loss_fn": run.loss_fn.state_dict() if isinstance(run.loss_fn, nn.Module) else None,
+        "rng": _rng_state(run.generator),
+        "history": [_plain(row) for row in run.history],
+        "stopper": dataclasses.asdict(run.stopper),
+        "stop_reason": run.stop_reason,
+        "wall_s": run.wall(),
+        "position": None
+        if pos is None
+        else {
+            "epoch": pos.epoch,
+            "perm": pos.perm,
+            "step": pos.step,
+            "total": None if pos.total is None else pos.total.detach().cpu(),
+            "parts": {k: v.detach().cpu() for k, v in pos.parts.items()},
+            "seen": pos.seen,
+        },
+    }
+    with atomic_path(run.checkpoint_path) as tmp:
+        torch.save(state, tmp)
+    run.last_checkpoint = time.monotonic()
+
+
+def _set_aside(path: Path, why: str) -> None:
+    """Keep an unusable checkpoint for inspection, out of the way of the new run."""
+    aside = path.with_name(path.name + ".rejected")
+    path.replace(aside)
+    log.warning("%s %s: moved to %s, starting over", path, why, aside)
+
+
+def _restore(run: Run) -> bool:
+    """Restore a matching checkpoint into ``run``; False (start fresh) when absent or stale."""
+    path = run.checkpoint_path
+    if path is None or not path.exists():
+        return False
+    try:
+        state = safe_load(path)
+    except CheckpointError as err:
+        _set_aside(path, f"cannot be read ({err.__cause__.__class__.__name__})")
+        return False
+    if not isinstance(state, dict) or state.get("fingerprint") != run.fingerprint:
+        old = state.get("fingerprint") or {} if isinstance(state, dict) else {}
+        new = run.fingerprint
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        log.warning("%s was written with other settings (%s): starting over", path, changed)
+        path.unlink()
+        return False
+    initial = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
+    try:
+        run.model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        # A failed load may have copied some tensors: put the initial weights back.
+        run.model.load_state_dict(initial)
+        log.warning("%s does not fit this model (%s): starting over", path, err)
+        return False
+    run.opt.load_state_dict(state["optimizer"])
+    run.sched.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    if isinstance(run.loss_fn, nn.Module) and state["loss_fn"] is not None:
+        run.loss_fn.load_state_dict(state["loss_fn"])
+    run.history = state["history"]
+    run.stopper = EarlyStopping(**state["stopper"])
+    run.stop_reason = state["stop_reason"]
+    run.wall_before = state["wall_s"]
+    _set_rng_state(state["rng"], run.generator)
+    pos = state["position"]
+    if pos is not None:
+        run.position = EpochPosition(
+            epoch=pos["epoch"],
+            perm=pos["perm"],
+            step=pos["step"],
+            total=None if pos["total"] is None else pos["total"].to(run.device),
+            parts={k: v.to(run.device) for k, v in pos["parts"].items()},
+            seen=pos["seen"],
+        )
+    return True
+
+
+def result_record(result: FitResult, metrics: Mapping, **identity) -> dict:
+    """The one eval.json shape of every study: who the run is, what it scored, how
+    it trained. ``identity``: the run's wildcards (e.g. group, method, seed);
+    ``metrics``: the study's test results (JSON-like)."""
+    return {
+        **identity,
+        "metrics": json.loads(json.dumps(_plain(dict(metrics)), default=_plain)),
+        "fit": {
+            "device": result.device,
+            "wall_s": result.wall_s,
+            "epochs_run": len(result.history),
+            "best_epoch": result.best_epoch,
+            "best_value": result.best_value,
+            "stop_reason": result.stop_reason,
+        },
+    }
+
+
+def write_result(path: str | os.PathLike, result: FitResult, metrics: Mapping, **identity):
+    """Write :func:`result_record` to ``path`` (a job's eval.json), atomically."""
+    record = result_record(result, metrics, **identity)
+    write_json(path, record)
+    return record
+
+
+# --- preemption -------------------------------------------------------------------------
+
+PREEMPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def _preemption_flag():
+    """A dict whose "signal" is set when SIGTERM/SIGUSR1 arrives (what SLURM sends
+    before a kill); the loop checkpoints at the next batch and stops. Handlers are
+    installed only in the main thread and restored afterwards."""
+    flag: dict = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, _frame):
+        flag["signal"] = signum
+
+    previous = {s: signal.signal(s, handler) for s in PREEMPT_SIGNALS}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 # --- the loop ---------------------------------------------------------------------
 
 
@@ -386,25 +668,6 @@ def _prepare(data: Data | None, device: torch.device, channels_last: bool) -> di
     return out
 
 
-def _rng_state(generator: torch.Generator) -> dict:
-    state = {"torch": torch.get_rng_state(), "shuffle": generator.get_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict, generator: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    generator.set_state(state["shuffle"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _save_model(model: nn.Module, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(model.state_dict(), tmp)
-
-
 def _write_metrics(run_dir: Path | None, history: list[dict]) -> None:
     if run_dir is not None:
         write_csv(run_dir / METRICS, pd.DataFrame(history))
@@ -413,6 +676,59 @@ def _write_metrics(run_dir: Path | None, history: list[dict]) -> None:
 def _progress_interval() -> float:
     # A log file (not a terminal) gets a progress line every 30 s, not a flood.
     return 0.5 if sys.stderr.isatty() else 30.0
+
+
+def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _use_cuda_fast_paths(device: torch.device) -> None:
+    """TF32 matmuls and cuDNN autotuning: the studies' shapes are fixed within a job."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint) -> Run:
+    if config.trainable is not None:
+        from hwbench.models import set_trainable
+
+        set_trainable(model, config.trainable)
+    model.to(device)
+    if device.type == "cuda" and config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if isinstance(loss_fn, nn.Module):
+        params += [p for p in loss_fn.parameters() if p.requires_grad]
+    opt = _optimizer(params, config)
+    # How often to checkpoint does not change the result: a resume ignores it.
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "checkpoint_every_s"}
+    full = {
+        **settings,
+        "data": data_fingerprint({"train": train, **(eval_sets or {})}),
+    }
+    if fingerprint is not None:
+        full["run"] = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+    return Run(
+        model=model,
+        loss_fn=loss_fn,
+        opt=opt,
+        sched=torch.optim.lr_scheduler.MultiStepLR(opt, config.lr_milestones, config.lr_gamma),
+        scaler=torch.amp.GradScaler("cuda", enabled=uses_fp16(device, config.amp)),
+        generator=torch.Generator().manual_seed(config.seed),
+        stopper=EarlyStopping(config.mode, config.patience, config.min_delta, config.stop_eps),
+        config=config,
+        device=device,
+        fingerprint=full,
+        run_dir=run_dir,
+    )
 
 
 def fit(
@@ -429,198 +745,176 @@ def fit(
     device: torch.device | str | None = None,
     progress: bool = True,
     fingerprint: Mapping | None = None,
+    restore: str = "last",
 ) -> FitResult:
     """Train ``model`` on ``train``; see the module docstring for the plug-in points.
 
-    ``fingerprint``: settings outside ``config`` that define the run (the model, a
-    loss's weights, the data source), JSON-like. The checkpoint records them with
-    the config: an interrupted run is resumed only when they match, otherwise it
-    starts over (so a changed loss weight or data checksum retrains).
+    The checkpoint records the training config, a hash of every data tensor and
+    ``fingerprint`` (settings outside ``config`` that define the run: the model, a
+    loss's weights; JSON-like). An interrupted run resumes only when all match,
+    otherwise it starts over with a log line. It is written at every epoch end, at
+    least every ``config.checkpoint_every_s`` seconds inside an epoch, and on
+    SIGTERM/SIGUSR1, after which :class:`Preempted` is raised (the job exits
+    non-zero and its retry resumes mid-epoch).
 
     Writes ``metrics.csv``, ``checkpoint.pt``, ``model.pt`` (final weights),
     ``best.pt`` (weights at the best monitored epoch, when monitored) and
     ``run.json`` into ``run_dir`` (nothing is written with ``run_dir=None``).
     ``on_epoch_end(epoch, row)`` runs after the epoch's checkpoint is on disk.
-    The model ends with its final (not best) weights.
+    ``restore``: the weights the model ends with, ``"last"`` (final) or ``"best"``
+    (best monitored epoch; final when nothing was monitored).
     """
-    start_time = time.perf_counter()
+    if restore not in ("last", "best"):
+        raise ValueError(f"restore={restore!r}: use 'last' or 'best'")
     device = pick_device() if device is None else torch.device(device)
-    use_cl = device.type == "cuda" and config.channels_last
+    _use_cuda_fast_paths(device)
     run_dir = Path(run_dir) if run_dir is not None else None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-
-    if config.trainable is not None:
-        from hwbench.models import set_trainable
-
-        set_trainable(model, config.trainable)
-    model.to(device)
-    if use_cl:
-        model.to(memory_format=torch.channels_last)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(device)
+    run = _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint)
+    use_cl = device.type == "cuda" and config.channels_last
     train = _prepare(train, device, use_cl)
     eval_sets = {k: _prepare(v, device, use_cl) for k, v in (eval_sets or {}).items()}
-    n = len(train["x"])
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    if isinstance(loss_fn, nn.Module):
-        params += [p for p in loss_fn.parameters() if p.requires_grad]
-    if config.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if _restore(run):
+        _write_metrics(run_dir, run.history)
+        where = f" (step {run.position.step})" if run.position is not None else ""
+        log.info("resumed %s at epoch %d%s", run_dir, len(run.history) + 1, where)
     else:
-        opt = torch.optim.SGD(
-            params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-        )
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, config.lr_milestones, config.lr_gamma)
-    generator = torch.Generator().manual_seed(config.seed)
-    stopper = EarlyStopping(config.mode, config.patience, config.min_delta, config.stop_eps)
-    extra = fingerprint
-    fingerprint = {**dataclasses.asdict(config), "n_train": n}
-    if extra is not None:
-        fingerprint["run"] = json.loads(json.dumps(extra, sort_keys=True, default=str))
-    history: list[dict] = []
-    first_epoch, stop_reason, wall_before = 1, None, 0.0
-
-    ckpt_path = run_dir / CHECKPOINT if run_dir is not None else None
-    resumed = _load_checkpoint(ckpt_path, fingerprint, model, opt, sched, loss_fn, generator)
-    if resumed is None:
         torch.manual_seed(config.seed)  # dropout and other in-loop randomness
-    else:
-        history, stopper_state, stop_reason, wall_before, rng = resumed
-        stopper = EarlyStopping(**stopper_state)
-        _set_rng_state(rng, generator)
-        first_epoch = len(history) + 1
-        _write_metrics(run_dir, history)
-        log.info("resumed %s at epoch %d", run_dir, first_epoch)
 
     desc = run_dir.name if run_dir is not None else "train"
-    epoch = first_epoch
-    while stop_reason is None and epoch <= config.epochs:
-        t0 = time.perf_counter()
-        bs = config.batch_size_at(epoch)
-        row = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "batch_size": bs}
-        row.update(
-            _train_epoch(
-                model, train, loss_fn, opt, generator, bs, device, config, desc, epoch, progress
-            )
-        )
-        sched.step()
-        for name, data in eval_sets.items():
-            loss, parts, outputs = evaluate(
-                model, data, loss_fn, config.eval_batch_size, config.amp
-            )
-            row[f"{name}_loss"] = loss
-            row.update({f"{name}_{k}": v for k, v in parts.items()})
-            if metrics_fn is not None:
-                row.update({f"{name}_{k}": v for k, v in metrics_fn(outputs, data).items()})
-        if eval_fn is not None:
-            model.eval()
-            with torch.no_grad():
-                row.update(eval_fn(model, epoch))
-            model.train()
-        row["time_s"] = time.perf_counter() - t0
-        history.append(row)
+    with _preemption_flag() as flag:
+        epoch = len(run.history) + 1
+        while run.stop_reason is None and epoch <= config.epochs:
+            _run_epoch(run, train, eval_sets, epoch, metrics_fn, eval_fn, flag, desc, progress)
+            if flag["signal"] is not None and run.run_dir is not None:
+                raise Preempted(
+                    f"{run.run_dir}: stopped by signal {flag['signal']} after epoch {epoch}; "
+                    "the checkpoint is saved and a rerun of the job resumes from it"
+                )
+            if on_epoch_end is not None:
+                # A hook that draws random numbers must not make a resumed run differ.
+                rng = _rng_state(run.generator)
+                on_epoch_end(epoch, run.history[-1])
+                _set_rng_state(rng, run.generator)
+            epoch += 1
+    return _finish(run, restore)
 
-        stop_reason = _monitor(stopper, config, row, run_dir, model)
-        if stop_reason is None and epoch == config.epochs:
-            stop_reason = "epochs"
-        if ckpt_path is not None:
-            wall = wall_before + time.perf_counter() - start_time
-            _save_checkpoint(
-                ckpt_path,
-                fingerprint,
-                model,
-                opt,
-                sched,
-                loss_fn,
-                generator,
-                history,
-                stopper,
-                stop_reason,
-                wall,
-            )
-            _write_metrics(run_dir, history)
-        log.info(
-            "epoch %d/%d %s",
-            epoch,
-            config.epochs,
-            " ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)),
-        )
-        if on_epoch_end is not None:
-            # A hook that draws random numbers must not make a resumed run differ.
-            rng = _rng_state(generator)
-            on_epoch_end(epoch, row)
-            _set_rng_state(rng, generator)
-        epoch += 1
 
-    wall = wall_before + time.perf_counter() - start_time
-    result = FitResult(
-        history=history,
-        best_epoch=stopper.best_epoch,
-        best_value=stopper.best,
-        stop_reason=stop_reason or "epochs",
-        device=device_description(device),
-        wall_s=wall,
-        run_dir=run_dir,
+def _run_epoch(run, train, eval_sets, epoch, metrics_fn, eval_fn, flag, desc, progress):
+    """One epoch: train (resumable mid-way), evaluate, log, checkpoint."""
+    config = run.config
+    t0 = time.perf_counter()
+    bs = config.batch_size_at(epoch)
+    row = {"epoch": epoch, "lr": run.opt.param_groups[0]["lr"], "batch_size": bs}
+    row.update(_train_epoch(run, train, epoch, bs, flag, desc, progress))
+    run.sched.step()
+    for name, data in eval_sets.items():
+        loss, parts, outputs = evaluate(
+            run.model, data, run.loss_fn, config.eval_batch_size, config.amp
+        )
+        row[f"{name}_loss"] = loss
+        row.update({f"{name}_{k}": v for k, v in parts.items()})
+        if metrics_fn is not None:
+            row.update({f"{name}_{k}": v for k, v in metrics_fn(outputs, data).items()})
+    if eval_fn is not None:
+        run.model.eval()
+        with torch.no_grad():
+            row.update(eval_fn(run.model, epoch))
+        run.model.train()
+    row["time_s"] = time.perf_counter() - t0
+    run.history.append(_plain(row))
+    run.stop_reason = _monitor(run, row)
+    if run.stop_reason is None and epoch == config.epochs:
+        run.stop_reason = "epochs"
+    if run.run_dir is not None:
+        _save_checkpoint(run)
+        _write_metrics(run.run_dir, run.history)
+    log.info(
+        "epoch %d/%d %s",
+        epoch,
+        config.epochs,
+        " ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)),
     )
-    if run_dir is not None:
-        _save_model(model, run_dir / FINAL_MODEL)
-        _write_metrics(run_dir, history)
-        info = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("history",)}
-        write_json(run_dir / RUN_INFO, {**info, "epochs_run": len(history), "config": fingerprint})
-        # The checkpoint exists to resume an interrupted run. Once the run is complete,
-        # Snakemake decides reruns (changed code or params); a kept checkpoint would make
-        # such a rerun return the stale weights at once.
-        ckpt_path.unlink(missing_ok=True)
-    return result
 
 
-def _train_epoch(model, train, loss_fn, opt, generator, bs, device, config, desc, epoch, progress):
-    n = len(train["x"])
-    model.train()
-    _freeze_bn_of_frozen(model)
-    perm = torch.randperm(n, generator=generator).to(device)
+def _batch_starts(n: int, bs: int, max_steps: int | None) -> list[int]:
     starts = list(range(0, n, bs))
     # A last batch of one sample breaks BatchNorm in training mode: drop it.
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
-    total = torch.zeros((), device=device)
-    parts_sum: dict[str, torch.Tensor] = {}
-    seen = 0
+    return starts[:max_steps] if max_steps is not None else starts
+
+
+def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
+    model, config, device = run.model, run.config, run.device
+    n = len(train["x"])
+    model.train()
+    _freeze_bn_of_frozen(model)
+    if run.position is None or run.position.epoch != epoch:
+        perm = torch.randperm(n, generator=run.generator)
+        run.position = EpochPosition(epoch, perm, total=torch.zeros((), device=device))
+    pos = run.position
+    perm = pos.perm.to(device)
+    starts = _batch_starts(n, bs, config.max_steps)
     bar = tqdm(
         starts,
         desc=f"{desc} epoch {epoch}/{config.epochs}",
         disable=not progress,
         mininterval=_progress_interval(),
+        initial=pos.step,
         leave=False,
         file=sys.stderr,
     )
-    for start in bar:
+    for start in starts[pos.step :]:
         idx = perm[start : start + bs]
         batch = {k: v[idx] for k, v in train.items()}
         with autocast(device, config.amp):
             outputs = model(batch["x"])
-            loss, parts = loss_fn(outputs, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+            loss, parts = run.loss_fn(outputs, batch)
+        run.opt.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.opt)
+        run.scaler.update()
         m = len(idx)
-        seen += m
+        pos.seen += m
         # Sums stay on the device: no host sync per batch.
-        total += loss.detach().float() * m
+        pos.total += loss.detach().float() * m
         for k, v in parts.items():
             v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-            parts_sum[k] = parts_sum.get(k, 0) + v.to(device) * m
+            pos.parts[k] = pos.parts.get(k, 0) + v.to(device) * m
+        pos.step += 1
+        bar.update()
+        _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
     bar.close()
-    row = {"train_loss": float(total) / seen}
-    row.update({f"train_{k}": float(v) / seen for k, v in parts_sum.items()})
+    run.position = None
+    row = {"train_loss": float(pos.total) / pos.seen}
+    row.update({f"train_{k}": float(v) / pos.seen for k, v in pos.parts.items()})
     if not math.isfinite(row["train_loss"]):
         raise FloatingPointError(f"epoch {epoch}: training loss is {row['train_loss']}")
     return row
 
 
-def _monitor(stopper, config, row, run_dir, model) -> str | None:
+def _maybe_checkpoint_mid_epoch(run: Run, flag: dict, more_steps: bool) -> None:
+    """Checkpoint inside an epoch when it is time, or when a preemption signal came."""
+    if run.run_dir is None:
+        return
+    every = run.config.checkpoint_every_s
+    due = every is not None and time.monotonic() - run.last_checkpoint >= every
+    if flag["signal"] is not None:
+        _save_checkpoint(run)
+        raise Preempted(
+            f"{run.run_dir}: stopped by signal {flag['signal']} at epoch "
+            f"{run.position.epoch} step {run.position.step}; the checkpoint is saved and a "
+            "rerun of the job resumes from it"
+        )
+    if due and more_steps:
+        _save_checkpoint(run)
+
+
+def _monitor(run: Run, row: dict) -> str | None:
+    config = run.config
     if config.monitor not in row:
         if config.patience is not None or config.stop_eps is not None:
             raise ValueError(
@@ -628,52 +922,40 @@ def _monitor(stopper, config, row, run_dir, model) -> str | None:
                 f"metrics {sorted(row)}; pass an eval set (e.g. 'val') or change monitor"
             )
         return None
-    improved, reason = stopper.update(float(row[config.monitor]), row["epoch"])
-    if improved and run_dir is not None:
-        _save_model(model, run_dir / BEST_MODEL)
+    improved, reason = run.stopper.update(float(row[config.monitor]), row["epoch"])
+    if improved:
+        if run.run_dir is not None:
+            _save_model(run.model, run.run_dir / BEST_MODEL)
+        else:
+            run.best_state = {k: v.detach().clone() for k, v in run.model.state_dict().items()}
     return reason
 
 
-def _save_checkpoint(
-    path, fingerprint, model, opt, sched, loss_fn, generator, history, stopper, stop_reason, wall
-):
-    state = {
-        "fingerprint": fingerprint,
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "scheduler": sched.state_dict(),
-        "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
-        "rng": _rng_state(generator),
-        "history": history,
-        "stopper": dataclasses.asdict(stopper),
-        "stop_reason": stop_reason,
-        "wall_s": wall,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_checkpoint(path, fingerprint, model, opt, sched, loss_fn, generator):
-    """Restore a matching checkpoint in place; None (start fresh) when absent or stale."""
-    if path is None or not path.exists():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != fingerprint:
-        old = state.get("fingerprint") or {}
-        changed = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
-        log.warning("%s was written with other settings (%s): starting over", path, changed)
-        path.unlink()
-        return None
-    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as err:
-        # A failed load may have copied some tensors: put the initial weights back.
-        model.load_state_dict(initial)
-        log.warning("%s does not fit this model (%s): starting over", path, err)
-        return None
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    if isinstance(loss_fn, nn.Module) and state["loss_fn"] is not None:
-        loss_fn.load_state_dict(state["loss_fn"])
-    return state["history"], state["stopper"], state["stop_reason"], state["wall_s"], state["rng"]
+def _finish(run: Run, restore: str) -> FitResult:
+    result = FitResult(
+        history=run.history,
+        best_epoch=run.stopper.best_epoch,
+        best_value=run.stopper.best,
+        stop_reason=run.stop_reason or "epochs",
+        device=device_description(run.device),
+        wall_s=run.wall(),
+        run_dir=run.run_dir,
+    )
+    run_dir = run.run_dir
+    if run_dir is not None:
+        _save_model(run.model, run_dir / FINAL_MODEL)
+        _write_metrics(run_dir, run.history)
+        info = {k: v for k, v in dataclasses.asdict(result).items() if k not in ("history",)}
+        write_json(
+            run_dir / RUN_INFO, {**info, "epochs_run": len(run.history), "config": run.fingerprint}
+        )
+        # The checkpoint exists to resume an interrupted run. Once the run is complete,
+        # Snakemake decides reruns (changed code or params); a kept checkpoint would make
+        # such a rerun return the stale weights at once.
+        run.checkpoint_path.unlink(missing_ok=True)
+    if restore == "best" and run.stopper.best_epoch is not None:
+        if run_dir is not None and (run_dir / BEST_MODEL).exists():
+            load_weights(run.model, run_dir / BEST_MODEL)
+        elif run.best_state is not None:
+            run.model.load_state_dict(run.best_state)
+    return result

@@ -38,3 +38,27 @@ def hw(*modules):
 def script_path(name):
     """Path of an adapter script, for listing it as a named input."""
     return repo_path(f"workflow/scripts/{name}")
+
+
+def code(module):
+    """Code inputs of a rule whose job runs ``hwbench.<module>``: that module's file
+    and every hwbench module it imports, directly or not (hwbench/codedeps.py).
+
+    A training rule names its study's ``job`` module, a report rule its ``report``
+    module, so a figure edit reruns only reports and an engine edit every job.
+    """
+    from hwbench.codedeps import import_closure
+
+    return [repo_path(p) for p in import_closure(workflow.basedir, f"hwbench.{module}")]
+
+
+def table_outputs(name, study, caption):
+    """The outputs of a report table: csv, md, json (provenance) and its HTML page,
+    shown in ``snakemake --report`` under ``study`` with ``caption`` (an .rst path
+    relative to workflow/rules/)."""
+    return {
+        "csv": f"reports/{name}.csv",
+        "html": report(f"reports/{name}.html", caption=caption, category=study),
+        "md": f"reports/{name}.md",
+        "json": f"reports/{name}.json",
+    }

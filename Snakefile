@@ -12,6 +12,12 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+# The software of every job: with --software-deployment-method apptainer each job runs
+# in this image (built from the Dockerfile, which installs requirements/lock-cuda.txt;
+# docs/cluster.md); without that flag, in the current environment (.venv).
+container: config["container"]
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"

@@ -37,8 +37,6 @@ rule adaptation_train:
         "logs/adaptation/{dataset}/train.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/train.tsv"
-    conda:
-        "hwbench"
     threads: 4
     resources:
         gpu=GPUS_PER_JOB,
@@ -68,8 +66,6 @@ rule adaptation_features:
         "logs/adaptation/{dataset}/features.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/features.tsv"
-    conda:
-        "hwbench"
     threads: 4
     resources:
         gpu=GPUS_PER_JOB,
@@ -94,8 +90,6 @@ rule adaptation_styles:
         "logs/adaptation/{dataset}/styles.log",
     benchmark:
         "benchmarks/jobs/adaptation/{dataset}/styles.tsv"
-    conda:
-        "hwbench"
     threads: 2
     resources:
         mem_mb=8000,
@@ -124,8 +118,6 @@ rule adaptation_adapt:
         "benchmarks/jobs/adaptation/{dataset}/{weights}/adapt.tsv"
     wildcard_constraints:
         weights="uniform|distance",
-    conda:
-        "hwbench"
     threads: 2
     resources:
         mem_mb=8000,
@@ -181,8 +173,6 @@ rule adaptation_report:
         "logs/adaptation/report.log",
     benchmark:
         "benchmarks/jobs/adaptation/report.tsv"
-    conda:
-        "hwbench"
     params:
         runs=ADAPT_RUNS,
         datasets=ADAPT_DATASETS,

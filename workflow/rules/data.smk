@@ -28,8 +28,6 @@ rule synth:
         "benchmarks/jobs/synth/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
-    conda:
-        "hwbench"
     threads: config["resources"]["synth"]["threads"]
     resources:
         mem_mb=config["resources"]["synth"]["mem_mb"],
@@ -58,7 +56,5 @@ rule synth_contact_sheet:
         "benchmarks/jobs/synth_contact_sheet/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
-    conda:
-        "hwbench"
     script:
         "../scripts/synth.py"

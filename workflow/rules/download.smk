@@ -36,8 +36,6 @@ rule fetch_raw:
     wildcard_constraints:
         dataset="|".join(_dsrules.fetched_datasets()),
         file="|".join(re.escape(f) for f in _dsrules.all_file_names()),
-    conda:
-        "hwbench"
     script:
         "../scripts/fetch_raw.py"
 
@@ -56,8 +54,6 @@ rule real_arrays:
         "benchmarks/jobs/real_arrays/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_ARRAY_DATASETS),
-    conda:
-        "hwbench"
     threads: config["resources"]["real_arrays"]["threads"]
     resources:
         mem_mb=config["resources"]["real_arrays"]["mem_mb"],
@@ -81,8 +77,6 @@ rule real_manifest:
         "benchmarks/jobs/real_manifest/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_IMAGE_DATASETS),
-    conda:
-        "hwbench"
     threads: config["resources"]["real_manifest"]["threads"]
     resources:
         mem_mb=config["resources"]["real_manifest"]["mem_mb"],

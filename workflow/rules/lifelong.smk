@@ -40,8 +40,6 @@ rule lifelong_curriculum:
         "logs/lifelong/curriculum.log",
     benchmark:
         "benchmarks/jobs/lifelong/curriculum.tsv"
-    conda:
-        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -73,8 +71,6 @@ rule lifelong_sequence:
         method="|".join(LL_SEQUENTIAL),
         order=r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*",
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -100,8 +96,6 @@ rule lifelong_multitask:
         "benchmarks/jobs/lifelong/multitask/s{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: LL["resources"]["threads"] if LL else 1
     resources:
         gpu=GPUS_PER_JOB,
@@ -151,8 +145,6 @@ rule lifelong_report:
         "logs/lifelong/report.log",
     benchmark:
         "benchmarks/jobs/lifelong/report.tsv"
-    conda:
-        "hwbench"
     params:
         config=LL,
         model=LL["model"]["name"] if LL else None,

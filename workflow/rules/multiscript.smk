@@ -51,8 +51,6 @@ rule multiscript_train:
         group="digits|amharic",
         model="lat|arab|kan|base|wloss|uw|new",
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: MS["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -98,8 +96,6 @@ rule multiscript_table4:
         "logs/multiscript/table4.log",
     benchmark:
         "benchmarks/jobs/multiscript/table4.tsv"
-    conda:
-        "hwbench"
     params:
         config=MS,
         # wall time per job, for the provenance sidecar

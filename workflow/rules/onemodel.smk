@@ -60,8 +60,6 @@ rule onemodel_train:
     wildcard_constraints:
         run="|".join(OM_RUNS),
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: OM["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -125,8 +123,6 @@ rule onemodel_report:
         "logs/onemodel/report.log",
     benchmark:
         "benchmarks/jobs/onemodel/report.tsv"
-    conda:
-        "hwbench"
     params:
         config=OM,
         discriminator=OM["discriminator"],

@@ -30,8 +30,6 @@ rule fetch_weights:
         "logs/fetch_weights/{file}.log",
     wildcard_constraints:
         file="|".join(re.escape(f) for f in PRETRAINED) or "(?!)",
-    conda:
-        "hwbench"
     params:
         url=lambda w: _weights.imagenet_url(PRETRAINED[w.file]),
     script:

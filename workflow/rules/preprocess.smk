@@ -29,8 +29,6 @@ rule preprocess:
     wildcard_constraints:
         # "(?!)" matches nothing: no image dataset configured
         dataset="|".join(re.escape(n) for n in PREPROCESS_DATASETS) or "(?!)",
-    conda:
-        "hwbench"
     threads: config["resources"]["preprocess"]["threads"]
     resources:
         mem_mb=config["resources"]["preprocess"]["mem_mb"],

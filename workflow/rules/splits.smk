@@ -29,8 +29,6 @@ rule splits:
         "benchmarks/jobs/splits/{dataset}/{scheme}.tsv"
     wildcard_constraints:
         scheme="|".join(SPLIT_SCHEME_PARAMS),
-    conda:
-        "hwbench"
     threads: config["resources"]["splits"]["threads"]
     resources:
         mem_mb=config["resources"]["splits"]["mem_mb"],

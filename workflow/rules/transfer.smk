@@ -47,8 +47,6 @@ rule transfer_source:
         "benchmarks/jobs/transfer/sources/{task}/seed{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -76,8 +74,6 @@ rule transfer_train:
     wildcard_constraints:
         mode="|".join(TR_MODES),
         seed=r"\d+",
-    conda:
-        "hwbench"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -129,8 +125,6 @@ rule transfer_report:
         "logs/transfer/report.log",
     benchmark:
         "benchmarks/jobs/transfer/report.tsv"
-    conda:
-        "hwbench"
     params:
         sets=TR["sets"],
         per_class_set=TR.get("per_class_set"),

@@ -41,10 +41,10 @@ def script_path(name):
 
 
 def code(module):
-    """Code inputs of a rule whose job runs ``hwbench.<module>``: that module's file
+    """Code inputs of the jobs that run ``hwbench.<module>``, i.e. that module's file
     and every hwbench module it imports, directly or not (hwbench/codedeps.py).
 
-    A training rule names its study's ``job`` module, a report rule its ``report``
+    Training jobs name their study's ``job`` module, report jobs its ``report``
     module, so a figure edit reruns only reports and an engine edit every job.
     """
     from hwbench.codedeps import import_closure

@@ -87,6 +87,7 @@ def test_prefetch_plans_every_download_of_the_paper_config(workdir):
         if d in dsrules.fetched_datasets()
     )
     assert files >= 15
+    write_config(workdir)  # config.yaml, which --configfile config/paper.yaml overrides
     jobs = planned_jobs(workdir, "prefetch", "--configfile", str(REPO / "config/paper.yaml"))
     # every dataset file, both ResNets' ImageNet weights, and nothing else
     assert jobs == {"fetch_raw": files, "fetch_weights": 2, "prefetch": 1}

@@ -294,8 +294,8 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
     assert len(tries) == 2 and job_id == tries[0], log[-4000:]
     first = _job(tries[0])
     assert first["JobState"] == "FAILED" and first["ExitCode"] != "0:0", first
+    # Snakemake removes a failed job's log before the retry: the retry's log remains
     job_log = (workdir / "logs/multiscript/digits/lat/seed0.log").read_text(encoding="utf-8")
-    assert "stopped by signal" in job_log, job_log[-3000:]
     resumed = re.search(r"resumed \S+ at epoch (\d+) \(step (\d+)\)", job_log)
     assert resumed, f"the retry did not resume mid-epoch:\n{job_log[-3000:]}"
     print(f"retry resumed at epoch {resumed.group(1)} step {resumed.group(2)}")

@@ -9,8 +9,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 TABLES := reports/table4.csv reports/transfer.csv reports/lifelong.csv \
 	reports/onemodel.csv reports/adaptation.csv
 
+# Pinned dependencies for `make venv-locked` (docs/cluster.md, "Reproducible software").
+LOCK ?= requirements/lock-cuda.txt
+CONFIG ?= config/paper.yaml
+
 .DEFAULT_GOAL := help
-.PHONY: help demo test test-cluster lint bench report dryrun paper-dryrun clean clean-venv
+.PHONY: help demo test test-cluster lint bench report dryrun paper-dryrun clean clean-venv \
+	prefetch venv-locked lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -62,6 +67,22 @@ paper-dryrun: $(STAMP) ## list the jobs of the paper-scale DAG (config/paper.yam
 clean: ## remove results/, reports/, logs/ and job benchmarks (never data/)
 	rm -rf results logs benchmarks/jobs
 	find reports -mindepth 1 ! -name .gitkeep -delete
+
+# On the submit host: compute nodes then run offline (docs/cluster.md).
+prefetch: $(STAMP) ## fetch and verify every dataset and ImageNet weight file (CONFIG=config/paper.yaml)
+	snakemake --cores 1 prefetch --configfile $(CONFIG)
+
+venv-locked: ## set up .venv from requirements/lock-cuda.txt (LOCK=...) instead of the newest releases
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -r $(LOCK)
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP) $(TEST_STAMP)
+
+lock: $(STAMP) ## re-resolve the lock file from pyproject.toml (needs PyPI; requirements/README.md)
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra slurm \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  --constraint requirements/torch.txt --generate-hashes -o $(LOCK)
 
 clean-venv: ## remove .venv
 	rm -rf $(VENV)

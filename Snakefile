@@ -12,9 +12,16 @@ validate(config, "workflow/schemas/config.schema.yaml")
 report: "workflow/report/workflow.rst"
 
 
+# The software of every job: with --software-deployment-method apptainer each job runs
+# in this image (built from the Dockerfile, which installs requirements/lock-cuda.txt;
+# docs/cluster.md); without that flag, in the current environment (.venv).
+container: config["container"]
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
+include: "workflow/rules/prefetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
@@ -22,6 +29,21 @@ include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
 include: "workflow/rules/lifelong.smk"
+
+
+# Run by the snakemake process itself, never submitted to a cluster: the downloads
+# (compute nodes are often offline; docs/cluster.md) and the report and figure jobs
+# (seconds of work that would otherwise wait in the queue).
+localrules:
+    fetch_raw,
+    fetch_weights,
+    prefetch,
+    synth_contact_sheet,
+    multiscript_table4,
+    transfer_report,
+    lifelong_report,
+    onemodel_report,
+    adaptation_report,
 
 
 rule all:

@@ -49,14 +49,17 @@ def dump_config(config: dict) -> str:
 def run_snakemake(
     workdir: Path,
     *args: str,
-    cores: int = 2,
+    cores: int | None = 2,
     check: bool = True,
     timeout: float = 1200,
     repo: Path = REPO,
 ) -> subprocess.CompletedProcess:
-    """Run ``repo``'s Snakefile (this checkout's by default) with ``workdir`` as working dir."""
+    """Run ``repo``'s Snakefile (this checkout's by default) with ``workdir`` as working dir.
+
+    ``cores=None`` passes no --cores (a cluster run: --cores would cap every rule's threads).
+    """
     cmd = [SNAKEMAKE, "-s", str(repo / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--cores", str(cores), *args]
+    cmd += [*(["--cores", str(cores)] if cores is not None else []), *args]
     env = dict(os.environ, PYTHONPATH=str(repo), PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != 0:

@@ -76,3 +76,24 @@ def check_dataset_names(config: dict) -> None:
             f"({', '.join(synth) or 'none'}), or a folder you supplied at data/raw/<name>/ "
             "and listed under `image_datasets`."
         )
+
+
+def prefetch_datasets(config: dict) -> list[str]:
+    """Downloadable datasets the config reads: config ``datasets`` plus every
+    ``dataset:`` / ``datasets:`` value of a study (what `snakemake prefetch` fetches)."""
+    named = set(config.get("datasets", []))
+
+    def walk(node, top=False):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not top and key == "dataset" and isinstance(value, str):
+                    named.add(value)
+                elif not top and key == "datasets" and isinstance(value, list):
+                    named.update(v for v in value if isinstance(v, str))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config, top=True)
+    return sorted(named & set(fetched_datasets()))

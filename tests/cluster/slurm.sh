@@ -7,6 +7,14 @@
 #                     and so the SLURM executor plugin's import, wait 9 s)
 # Accounting is off; MinJobAge is long so `squeue` still lists finished jobs
 # while snakemake-executor-plugin-slurm polls their status.
+# The node has 2 fake GPUs and at least 8 CPUs, so jobs that each take a GPU and
+# several threads can run side by side on a 2-core machine without GPUs:
+# - slurm-wlm 22.05 drops a GPU without File= ("Removing file-less GPU"), so gres.conf
+#   names two character devices made in $STATE with the numbers of /dev/null
+#   (GPU0/GPU1); nothing opens them (TaskPlugin=task/none binds no device). A job sees
+#   CUDA_VISIBLE_DEVICES but torch finds no GPU, so hwbench trains on the CPU.
+# - SlurmdParameters=config_overrides makes slurmd report the configured CPUs.
+# - scontrol show job lists a job's GPUs as TresPerJob=gres:gpu:N (TRES would need slurmdbd).
 set -euo pipefail
 STATE=${HWBENCH_SLURM_STATE:-/tmp/hwbench-slurm}
 CONF_DIR=/etc/slurm
@@ -31,6 +39,7 @@ up() {
     local node cpus mem
     node=$(hostname -s)
     cpus=$(nproc)
+    if [ "$cpus" -lt 8 ]; then cpus=8; fi
     mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) - 2048))
     if [ -e "$CONF_DIR/slurm.conf" ] && ! is_ours "$CONF_DIR/slurm.conf"; then
         cp -p "$CONF_DIR/slurm.conf" "$STATE/slurm.conf.orig"  # restored by down
@@ -54,12 +63,25 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 MinJobAge=600
+GresTypes=gpu
+SlurmdParameters=config_overrides
 SlurmctldLogFile=$STATE/slurmctld.log
 SlurmdLogFile=$STATE/slurmd.log
 SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
-NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+CONF
+    if [ -e "$CONF_DIR/gres.conf" ] && ! is_ours "$CONF_DIR/gres.conf"; then
+        cp -p "$CONF_DIR/gres.conf" "$STATE/gres.conf.orig"  # restored by down
+    fi
+    for i in 0 1; do
+        rm -f "$STATE/fakegpu$i"
+        mknod "$STATE/fakegpu$i" c 1 3 2>/dev/null || touch "$STATE/fakegpu$i"  # slurmd warns on a plain file but counts it
+    done
+    cat >"$CONF_DIR/gres.conf" <<CONF
+$MARK
+NodeName=$node Name=gpu File=$STATE/fakegpu[0-1]
 CONF
     if [ ! -s /etc/munge/munge.key ]; then
         mkdir -p /etc/munge
@@ -95,6 +117,12 @@ down() {
         rm -f "$CONF_DIR/slurm.conf"
         if [ -e "$STATE/slurm.conf.orig" ]; then
             mv "$STATE/slurm.conf.orig" "$CONF_DIR/slurm.conf"
+        fi
+    fi
+    if [ -e "$CONF_DIR/gres.conf" ] && is_ours "$CONF_DIR/gres.conf"; then
+        rm -f "$CONF_DIR/gres.conf"
+        if [ -e "$STATE/gres.conf.orig" ]; then
+            mv "$STATE/gres.conf.orig" "$CONF_DIR/gres.conf"
         fi
     fi
 }

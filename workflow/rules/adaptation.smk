@@ -25,8 +25,6 @@ rule adaptation_train:
         "benchmarks/jobs/adaptation/{dataset}/train.tsv"
     wildcard_constraints:
         dataset=ad_plan.dataset_pattern(),
-    conda:
-        "../envs/hwbench.yaml"
     threads: AD_RES["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -56,8 +54,6 @@ rule adaptation_features:
         "benchmarks/jobs/adaptation/{dataset}/features.tsv"
     wildcard_constraints:
         dataset=ad_plan.dataset_pattern(),
-    conda:
-        "../envs/hwbench.yaml"
     threads: AD_RES["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -84,8 +80,6 @@ rule adaptation_styles:
         "benchmarks/jobs/adaptation/{dataset}/styles.tsv"
     wildcard_constraints:
         dataset=ad_plan.dataset_pattern(),
-    conda:
-        "../envs/hwbench.yaml"
     threads: AD_RES["threads"]
     resources:
         mem_mb=AD_RES["mem_mb"],
@@ -115,8 +109,6 @@ rule adaptation_adapt:
     wildcard_constraints:
         dataset=ad_plan.dataset_pattern(),
         weights=ad_plan.weights_pattern(),
-    conda:
-        "../envs/hwbench.yaml"
     threads: AD_RES["threads"]
     resources:
         mem_mb=AD_RES["mem_mb"],
@@ -156,8 +148,6 @@ rule adaptation_report:
         "logs/adaptation/report.log",
     benchmark:
         "benchmarks/jobs/adaptation/report.tsv"
-    conda:
-        "../envs/hwbench.yaml"
     params:
         runs=ad_plan.runs(AD),
         datasets=ad_plan.datasets(AD),
@@ -181,8 +171,6 @@ rule adaptation_base_table:
         ),
     log:
         "logs/adaptation/base_table.log",
-    conda:
-        "../envs/hwbench.yaml"
     params:
         datasets=ad_plan.datasets(AD),
         papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},

@@ -28,11 +28,10 @@ rule synth:
         "benchmarks/jobs/synth/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
-    conda:
-        "../envs/hwbench.yaml"
-    threads: 8
+    threads: config["resources"]["synth"]["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=config["resources"]["synth"]["mem_mb"],
+        runtime=config["resources"]["synth"]["runtime"],
     params:
         generator=lambda wildcards: config["synth"][wildcards.name],
     script:
@@ -57,7 +56,5 @@ rule synth_contact_sheet:
         "benchmarks/jobs/synth_contact_sheet/{name}.tsv"
     wildcard_constraints:
         name=SYNTH_NAME,
-    conda:
-        "../envs/hwbench.yaml"
     script:
         "../scripts/synth.py"

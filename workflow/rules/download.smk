@@ -40,8 +40,6 @@ rule fetch_raw:
     wildcard_constraints:
         dataset="|".join(_dsrules.fetched_datasets()),
         file="|".join(re.escape(f) for f in _dsrules.all_file_names()),
-    conda:
-        "../envs/hwbench.yaml"
     script:
         "../scripts/fetch_raw.py"
 
@@ -60,8 +58,10 @@ rule real_arrays:
         "benchmarks/jobs/real_arrays/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_ARRAY_DATASETS),
-    conda:
-        "../envs/hwbench.yaml"
+    threads: config["resources"]["real_arrays"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_arrays"]["mem_mb"],
+        runtime=config["resources"]["real_arrays"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:
@@ -81,8 +81,10 @@ rule real_manifest:
         "benchmarks/jobs/real_manifest/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(REAL_IMAGE_DATASETS),
-    conda:
-        "../envs/hwbench.yaml"
+    threads: config["resources"]["real_manifest"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_manifest"]["mem_mb"],
+        runtime=config["resources"]["real_manifest"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
     script:

@@ -20,8 +20,6 @@ rule lifelong_curriculum:
         "logs/lifelong/curriculum.log",
     benchmark:
         ll_plan.CURRICULUM_BENCHMARK
-    conda:
-        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -52,8 +50,6 @@ rule lifelong_sequence:
         method="|".join(ll_spec.SEQUENTIAL_METHODS),
         order=ll_spec.ORDER_PATTERN,
         seed=r"\d+",
-    conda:
-        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -79,8 +75,6 @@ rule lifelong_multitask:
         "benchmarks/jobs/lifelong/multitask/s{seed}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-    conda:
-        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -113,8 +107,6 @@ rule lifelong_report:
         "logs/lifelong/report.log",
     benchmark:
         "benchmarks/jobs/lifelong/report.tsv"
-    conda:
-        "../envs/hwbench.yaml"
     threads: LL["resources"]["threads"]
     resources:
         mem_mb=LL["resources"]["mem_mb"],

@@ -26,8 +26,6 @@ rule multiscript_train:
         group=ms_plan.GROUP_PATTERN,
         model=ms_plan.MODEL_PATTERN,
         seed=ms_plan.SEED_PATTERN,
-    conda:
-        "../envs/hwbench.yaml"
     threads: MS["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -65,8 +63,6 @@ rule multiscript_table4:
         "logs/multiscript/table4.log",
     benchmark:
         "benchmarks/jobs/multiscript/table4.tsv"
-    conda:
-        "../envs/hwbench.yaml"
     threads: MS["resources"]["threads"]
     resources:
         mem_mb=MS["resources"]["mem_mb"],

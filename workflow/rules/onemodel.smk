@@ -28,8 +28,6 @@ rule onemodel_train:
     wildcard_constraints:
         run="|".join(om_plan.runs(OM)),
         seed=r"\d+",
-    conda:
-        "../envs/hwbench.yaml"
     threads: OM["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -62,8 +60,6 @@ rule onemodel_report:
         "logs/onemodel/report.log",
     benchmark:
         "benchmarks/jobs/onemodel/report.tsv"
-    conda:
-        "../envs/hwbench.yaml"
     params:
         config=om_plan.report_config(OM),
         benchmarks=om_plan.run_files(OM, om_plan.BENCHMARK),

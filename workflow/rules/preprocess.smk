@@ -29,9 +29,10 @@ rule preprocess:
     wildcard_constraints:
         # "(?!)" matches nothing: no image dataset configured
         dataset="|".join(re.escape(n) for n in PREPROCESS_DATASETS) or "(?!)",
-    conda:
-        "../envs/hwbench.yaml"
-    threads: workflow.cores
+    threads: config["resources"]["preprocess"]["threads"]
+    resources:
+        mem_mb=config["resources"]["preprocess"]["mem_mb"],
+        runtime=config["resources"]["preprocess"]["runtime"],
     params:
         # what decides the images; workers and on_error (read by the script from
         # the config) change no image, so changing them reruns nothing

@@ -29,8 +29,10 @@ rule splits:
         "benchmarks/jobs/splits/{dataset}/{scheme}.tsv"
     wildcard_constraints:
         scheme="|".join(SPLIT_SCHEME_PARAMS),
-    conda:
-        "../envs/hwbench.yaml"
+    threads: config["resources"]["splits"]["threads"]
+    resources:
+        mem_mb=config["resources"]["splits"]["mem_mb"],
+        runtime=config["resources"]["splits"]["runtime"],
     params:
         split=lambda w: {k: config["splits"][k] for k in SPLIT_SCHEME_PARAMS[w.scheme]},
     script:

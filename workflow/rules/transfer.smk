@@ -26,8 +26,6 @@ rule transfer_source:
     wildcard_constraints:
         task=tr_plan.one_of(TR["tasks"]),
         seed=r"\d+",
-    conda:
-        "../envs/hwbench.yaml"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -58,8 +56,6 @@ rule transfer_train:
         set=tr_plan.one_of(TR["sets"]),
         mode=tr_plan.one_of(tr_spec.MODES),
         seed=r"\d+",
-    conda:
-        "../envs/hwbench.yaml"
     threads: TR["resources"]["threads"]
     resources:
         gpu=GPUS_PER_JOB,
@@ -98,8 +94,6 @@ rule transfer_report:
         "logs/transfer/report.log",
     benchmark:
         "benchmarks/jobs/transfer/report.tsv"
-    conda:
-        "../envs/hwbench.yaml"
     params:
         sets=TR["sets"],
         per_class_set=TR.get("per_class_set"),

@@ -44,6 +44,7 @@ localrules:
     lifelong_report,
     onemodel_report,
     adaptation_report,
+    adaptation_base_table,
 
 
 rule all:

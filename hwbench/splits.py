@@ -34,6 +34,19 @@ import numpy as np
 import pandas as pd
 
 SCHEMES = ("stratified", "writer", "adaptation")
+# The splits config keys each scheme reads: a split job gets only its scheme's keys
+# (workflow/rules/splits.smk), so changing another key reruns nothing.
+SCHEME_KEYS = {
+    "stratified": ("seed", "val_fraction", "test_fraction"),
+    "writer": ("seed", "app_fraction", "writer_val_fraction"),
+    "adaptation": (
+        "seed",
+        "app_fraction",
+        "writer_val_fraction",
+        "adaptation_test_fraction",
+        "adaptation_resamples",
+    ),
+}
 # Fixed stream ids: each scheme draws from its own random stream of the seed, so
 # adding a scheme or changing one's parameters never moves another's split.
 _STREAM = {"stratified": 1, "writer": 2, "adaptation": 3}

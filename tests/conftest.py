@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,40 @@ def server():
     srv = FixtureServer().start()
     yield srv
     srv.stop()
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What the parsed workflow says of one rule."""
+
+    gpu: bool  # declares a `gpu` resource
+    report: bool  # has an output marked report()
+    local: bool  # listed in localrules
+
+
+def workflow_rules(snakefile: Path = REPO / "Snakefile") -> dict[str, RuleInfo]:
+    """Every rule of the workflow as Snakemake itself parses it (no text matching)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import (
+        ConfigSettings,
+        OutputSettings,
+        ResourceSettings,
+        StorageSettings,
+    )
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(),
+            storage_settings=StorageSettings(),
+            snakefile=snakefile,
+            workdir=snakefile.parent,
+        )._workflow
+        return {
+            rule.name: RuleInfo(
+                gpu="gpu" in dict(rule.resources),
+                report=any(getattr(o, "flags", {}).get("report") for o in rule.output),
+                local=rule.name in workflow._localrules,
+            )
+            for rule in workflow.rules
+        }

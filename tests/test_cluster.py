@@ -15,27 +15,11 @@ import yaml
 from hwbench import weights
 from hwbench.datasets import registry
 from hwbench.datasets import rules as dsrules
-from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
+from tests.conftest import REPO, planned_jobs, run_snakemake, workflow_rules, write_config
 
 
 def _profile(name: str) -> dict:
     return yaml.safe_load((REPO / f"profiles/{name}/config.yaml").read_text(encoding="utf-8"))
-
-
-def _rules() -> dict[str, str]:
-    """Rule name -> its text, for every rule of workflow/rules/*.smk."""
-    rules = {}
-    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
-        blocks = re.split(r"^rule (\w+):\n", smk.read_text(encoding="utf-8"), flags=re.M)
-        rules.update(zip(blocks[1::2], blocks[2::2], strict=True))
-    return rules
-
-
-def _localrules() -> set[str]:
-    text = (REPO / "Snakefile").read_text(encoding="utf-8")
-    block = re.search(r"^localrules:\n((?:    \w+,?\n)+)", text, re.M)
-    assert block, "the Snakefile has no localrules: directive"
-    return set(re.findall(r"\w+", block.group(1)))
 
 
 def test_profiles_keep_local_limits_off_the_cluster():
@@ -50,13 +34,12 @@ def test_profiles_keep_local_limits_off_the_cluster():
 
 
 def test_downloads_and_report_jobs_are_local_rules():
-    rules = _rules()
-    local = _localrules()
-    assert local <= set(rules), f"localrules names unknown rules: {local - set(rules)}"
-    reporting = {name for name, body in rules.items() if "report(" in body}
+    rules = workflow_rules()
+    local = {name for name, rule in rules.items() if rule.local}
+    reporting = {name for name, rule in rules.items() if rule.report}
     assert {"multiscript_table4", "transfer_report", "synth_contact_sheet"} <= reporting
     assert reporting | {"fetch_raw", "fetch_weights", "prefetch"} == local
-    training = {name for name, body in rules.items() if re.search(r"^\s+gpu=", body, re.M)}
+    training = {name for name, rule in rules.items() if rule.gpu}
     assert not training & local
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO, SNAKEMAKE, run_snakemake, write_config
+from tests.conftest import REPO, SNAKEMAKE, run_snakemake, workflow_rules, write_config
 
 SLURM_SH = REPO / "tests/cluster/slurm.sh"
 SLURM_PROFILE = REPO / "profiles/slurm/config.yaml"
@@ -33,11 +33,7 @@ def load_profile() -> dict:
 
 
 def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
-    rules = {}
-    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
-        blocks = re.split(r"^rule (\w+):\n", smk.read_text(encoding="utf-8"), flags=re.M)
-        rules.update(zip(blocks[1::2], blocks[2::2], strict=True))
-    gpu_rules = {name for name, body in rules.items() if re.search(r"^\s+gpu=", body, re.M)}
+    gpu_rules = {name for name, rule in workflow_rules().items() if rule.gpu}
     assert len(gpu_rules) >= 9, "the training rules of five studies request a GPU"
     assert set(load_profile()["set-resources"]) == gpu_rules
     assert {"multiscript_train", "adaptation_features"} <= gpu_rules

@@ -1,19 +1,9 @@
 # Split schemes (docs/splits.md): data/processed/<dataset>/meta.csv ->
 # data/splits/<dataset>/<scheme>.csv for scheme in stratified | writer | adaptation.
 
-# The config keys each scheme reads (hwbench.splits.make_split; a test checks the
-# lists). A job gets only its scheme's keys, so changing another key reruns nothing.
-SPLIT_SCHEME_PARAMS = {
-    "stratified": ["seed", "val_fraction", "test_fraction"],
-    "writer": ["seed", "app_fraction", "writer_val_fraction"],
-    "adaptation": [
-        "seed",
-        "app_fraction",
-        "writer_val_fraction",
-        "adaptation_test_fraction",
-        "adaptation_resamples",
-    ],
-}
+# The config keys each scheme reads (hwbench.splits.SCHEME_KEYS): a job gets only its
+# scheme's keys, so changing another key reruns nothing.
+from hwbench.splits import SCHEME_KEYS as SPLIT_SCHEME_PARAMS
 
 
 rule splits:

@@ -2,7 +2,6 @@
 # What runs, and each job's inputs and params: hwbench/studies/multiscript/plan.py.
 from hwbench.studies.multiscript import plan as ms_plan
 
-
 MS = config["multiscript"]
 ms_plan.check_config(MS)
 ALL_TARGETS.append(ms_plan.TABLE)

@@ -45,6 +45,19 @@ def plain_loss(outputs, batch):
     return torch.nn.functional.cross_entropy(outputs, batch["y"]), {}
 
 
+def interrupt_at(run_dir, call):
+    """A run of CFG on toy_data preempted by SIGTERM at loss call ``call``."""
+    with pytest.raises(Preempted):
+        fit(
+            make_model(),
+            toy_data(),
+            TrainConfig(**CFG),
+            run_dir,
+            loss_fn=preempting_loss(call),
+            progress=False,
+        )
+
+
 def test_sigterm_mid_epoch_checkpoints_and_the_rerun_ends_identical(tmp_path):
     train, val = toy_data(), toy_data(60, seed=1)
     reference = make_model()
@@ -104,15 +117,7 @@ def test_checkpoint_every_s_writes_mid_epoch_checkpoints(tmp_path):
 
 
 def test_checkpoint_interval_does_not_invalidate_a_checkpoint(tmp_path):
-    with pytest.raises(Preempted):
-        fit(
-            make_model(),
-            toy_data(),
-            TrainConfig(**CFG),
-            tmp_path,
-            loss_fn=preempting_loss(3),
-            progress=False,
-        )
+    interrupt_at(tmp_path, 3)
     cfg = TrainConfig(**{**CFG, "checkpoint_every_s": 5.0})
     result = fit(make_model(), toy_data(), cfg, tmp_path, loss_fn=plain_loss, progress=False)
     assert len(result.history) == 2
@@ -120,15 +125,7 @@ def test_checkpoint_interval_does_not_invalidate_a_checkpoint(tmp_path):
 
 
 def test_changed_data_starts_over(tmp_path, caplog):
-    with pytest.raises(Preempted):
-        fit(
-            make_model(),
-            toy_data(),
-            TrainConfig(**CFG),
-            tmp_path,
-            loss_fn=preempting_loss(10),
-            progress=False,
-        )
+    interrupt_at(tmp_path, 10)
     other = toy_data(seed=7)  # same shapes, other pixels: a rebuilt dataset
     fresh = make_model()
     with caplog.at_level("WARNING", logger="hwbench.engine"):
@@ -165,15 +162,7 @@ def test_planted_pickle_checkpoint_runs_no_code_and_is_set_aside(tmp_path, caplo
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_corrupt_checkpoint_is_named_and_set_aside(tmp_path, caplog, damage):
-    with pytest.raises(Preempted):
-        fit(
-            make_model(),
-            toy_data(),
-            TrainConfig(**CFG),
-            tmp_path,
-            loss_fn=preempting_loss(3),
-            progress=False,
-        )
+    interrupt_at(tmp_path, 3)
     path = tmp_path / CHECKPOINT
     data = path.read_bytes()
     path.write_bytes(

@@ -317,6 +317,20 @@ def _create(folder: Path, rel: PurePosixPath, archive):
 _TAR_ERRORS = (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
 
 
+@contextlib.contextmanager
+def _tar_errors(archive):
+    """Reading errors of a tar archive as TruncatedArchiveError naming it (our own
+    ArchiveErrors, e.g. a cap or an unsafe member, pass as they are)."""
+    try:
+        yield
+    except ArchiveError:
+        raise
+    except _TAR_ERRORS as exc:
+        raise TruncatedArchiveError(
+            f"{archive}: the tar archive is truncated or corrupt ({exc}); fetch it again"
+        ) from exc
+
+
 def _decompressed(raw):
     """A stream of the archive's tar bytes: gzip, bzip2 and xz read to their end markers."""
     head = raw.read(6)
@@ -339,35 +353,25 @@ def walk_tar(archive: str | os.PathLike, on_file=None) -> list[tarfile.TarInfo]:
     """
     budget = Budget(archive)
     files = []
-    try:
-        with open(archive, "rb") as raw, _decompressed(raw) as stream:
-            with tarfile.open(fileobj=stream, mode="r|") as tf:
-                for member in tf:
-                    safe_relpath(member.name, archive)
-                    if member.issym() or member.islnk():
-                        raise UnsafeArchiveError(
-                            f"{archive}: refusing link member {member.name!r} -> "
-                            f"{member.linkname!r}"
-                        )
-                    if not (member.isfile() or member.isdir()):
-                        raise UnsafeArchiveError(
-                            f"{archive}: refusing special member {member.name!r}"
-                        )
-                    budget.member(member.name, member.size if member.isfile() else 0)
-                    if member.isfile():
-                        files.append(member)
-                        if on_file is not None:
-                            on_file(member, tf.extractfile(member))
-                    tf.members = []  # streamed: keep no list of every member
-            # The end-of-archive blocks come before the gzip trailer; read on to it.
-            while block := stream.read(CHUNK):
-                budget.add("(padding after the tar)", len(block))
-    except ArchiveError:
-        raise
-    except _TAR_ERRORS as exc:
-        raise TruncatedArchiveError(
-            f"{archive}: the tar archive is truncated or corrupt ({exc}); fetch it again"
-        ) from exc
+    with _tar_errors(archive), open(archive, "rb") as raw, _decompressed(raw) as stream:
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for member in tf:
+                safe_relpath(member.name, archive)
+                if member.issym() or member.islnk():
+                    raise UnsafeArchiveError(
+                        f"{archive}: refusing link member {member.name!r} -> {member.linkname!r}"
+                    )
+                if not (member.isfile() or member.isdir()):
+                    raise UnsafeArchiveError(f"{archive}: refusing special member {member.name!r}")
+                budget.member(member.name, member.size if member.isfile() else 0)
+                if member.isfile():
+                    files.append(member)
+                    if on_file is not None:
+                        on_file(member, tf.extractfile(member))
+                tf.members = []  # streamed: keep no list of every member
+        # The end-of-archive blocks come before the gzip trailer; read on to it.
+        while block := stream.read(CHUNK):
+            budget.add("(padding after the tar)", len(block))
     return files
 
 
@@ -388,15 +392,8 @@ def extract_tar(archive: str | os.PathLike, dest: str | os.PathLike) -> list[Pat
 def open_tar(archive: str | os.PathLike):
     """A checked (see :func:`walk_tar`) tar archive, opened for random access to its members."""
     walk_tar(archive)
-    try:
-        with tarfile.open(archive, "r:*") as tf:
-            yield tf
-    except ArchiveError:
-        raise
-    except _TAR_ERRORS as exc:
-        raise TruncatedArchiveError(
-            f"{archive}: the tar archive is truncated or corrupt ({exc}); fetch it again"
-        ) from exc
+    with _tar_errors(archive), tarfile.open(archive, "r:*") as tf:
+        yield tf
 
 
 # ---------------------------------------------------------------------- rar

@@ -307,7 +307,9 @@ def write_scorecard(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapp
         f"Rule: {RULE}\n\nVerdicts: {summary}\n\n" + report.to_markdown(shown),
     )
     page = report.to_html(shown, os.path.basename(csv_path))
+    # the claims are sentences: let their cells wrap (the shared page keeps cells on one line)
     intro = (
+        "<style>td { white-space: normal; min-width: 8em; max-width: 36em; }</style>\n"
         f"<p><b>Rule.</b> {html.escape(RULE)}</p>\n<p><b>Verdicts.</b> {html.escape(summary)}</p>\n"
     )
     write_text(f"{stem}.html", page.replace("</h3>\n", "</h3>\n" + intro, 1))

@@ -25,6 +25,8 @@ NOT_REPRODUCED = "not reproduced"
 INCONCLUSIVE = "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 SE_FACTOR = 2.0  # how many standard errors a difference must exceed
+# Differences this small are float rounding, not a difference (zero-variance samples).
+TOLERANCE = 1e-9
 
 RULE = (
     "Each comparison takes the difference in the direction the paper claims (positive: "
@@ -33,7 +35,8 @@ RULE = (
     "run: the sd of the per-seed differences / sqrt(n); against a fixed bound: "
     "sd/sqrt(n)). reproduced: difference > 2 SE; not reproduced: difference < -2 SE; "
     "inconclusive: otherwise (within 2 SE, fewer than 2 seeds on a side so no SE, or "
-    "no runs). With zero variance any nonzero difference exceeds 2 SE. A claim of "
+    "no runs). With zero variance any nonzero difference (above 1e-9, float rounding) "
+    "exceeds 2 SE. A claim of "
     "several comparisons (e.g. 'smallest of all') is reproduced when all are, not "
     "reproduced when any is, else inconclusive."
 )
@@ -56,6 +59,8 @@ def verdict(diff: float, se: float) -> str:
     """The verdict of one comparison (:data:`RULE`): ``diff`` in the claimed
     direction, ``se`` its standard error (NaN: undefined, e.g. one seed)."""
     if diff is None or se is None or math.isnan(diff) or math.isnan(se):
+        return INCONCLUSIVE
+    if abs(diff) <= TOLERANCE:
         return INCONCLUSIVE
     if diff > SE_FACTOR * se:
         return REPRODUCED
@@ -225,7 +230,7 @@ class Finding:
                 samples.setdefault(s.name, s)
         for s in self.extra:
             samples.setdefault(s.name, s)
-        return "; ".join(s.describe() for s in samples.values())
+        return "; ".join(s.describe() for s in samples.values()) or "nothing measured"
 
     def row(self) -> dict:
         d = self.decisive()

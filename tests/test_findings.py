@@ -45,6 +45,7 @@ def s(name, *values):
         (0.001, 0.0, REPRODUCED),  # zero variance: any difference is beyond it
         (-0.001, 0.0, NOT_REPRODUCED),
         (0.0, 0.0, INCONCLUSIVE),  # zero variance, no difference
+        (1e-15, 0.0, INCONCLUSIVE),  # float rounding is no difference
     ],
 )
 def test_verdict_rule(diff, se, expected):
@@ -281,6 +282,20 @@ def test_lifelong_claims_on_hand_made_runs():
 def test_lifelong_without_runs_lists_the_papers_orders_inconclusive():
     found = lifelong.findings(pd.DataFrame())
     assert len(found) == 6 and set(verdicts(found)) == {INCONCLUSIVE}
+
+
+def test_lifelong_with_one_order_shows_it_with_nothing_to_compare():
+    runs = ll_runs()
+    found = lifelong.findings(runs[runs["order"] != "Wang_Shen_Peng_Cheng"])
+    wang_last = found[-1].row()
+    assert wang_last["verdict"] == INCONCLUSIVE
+    assert wang_last["ours"].startswith("ResNet with EWC Shen_Peng_Cheng_Wang ACC 0.9000")
+    assert wang_last["test"].startswith("nothing to compare")
+
+
+def test_a_finding_with_nothing_measured_says_so():
+    row = F.Finding("x", "c", "p.md", "1", ()).row()
+    assert (row["ours"], row["verdict"]) == ("nothing measured", INCONCLUSIVE)
 
 
 OM_CONFIG = {

@@ -387,7 +387,7 @@ RUNS = [("synth_writers", "distance")]
 def test_adaptation_claims_on_hand_made_scores():
     found = adaptation.findings(ad_scores(), RUNS, {"synth_writers": None})
     assert verdicts(found) == [REPRODUCED] * 3
-    assert "NIST: 87.24 -> 89.6" in found[0].paper and "DeepWriting" in found[0].paper
+    assert "NIST: 87.24 -> 89.60" in found[0].paper and "DeepWriting" in found[0].paper
     worse = adaptation.findings(ad_scores(gain=-1.0), RUNS, {"synth_writers": "nist"})
     assert verdicts(worse) == [NOT_REPRODUCED, REPRODUCED, NOT_REPRODUCED]
     assert "DeepWriting" not in worse[0].paper

@@ -49,7 +49,9 @@ def findings(
                 STUDY,
                 f"Adaptation with {weights}-weighted KNNs improves on the base CNN ({name}).",
                 SOURCE,
-                _paper(papers, dataset, lambda p: f"{p['base_acc']} -> {p['improved_acc']}"),
+                _paper(
+                    papers, dataset, lambda p: f"{p['base_acc']:.2f} -> {p['improved_acc']:.2f}"
+                ),
                 (paired_greater(adapted, base),),
                 note=NOTE,
             )
@@ -60,7 +62,9 @@ def findings(
                 f"Adapted accuracy stays under the upper bound, where the base CNN or a "
                 f"KNN is right ({name}).",
                 SOURCE,
-                _paper(papers, dataset, lambda p: f"{p['improved_acc']} < {p['upper_bound']}"),
+                _paper(
+                    papers, dataset, lambda p: f"{p['improved_acc']:.2f} < {p['upper_bound']:.2f}"
+                ),
                 (paired_greater(_values(mine, "upper_bound", "upper bound"), adapted),),
                 note=NOTE,
             )

@@ -29,6 +29,7 @@ include: "workflow/rules/multiscript.smk"
 include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
 include: "workflow/rules/lifelong.smk"
+include: "workflow/rules/findings.smk"
 
 
 # Run by the snakemake process itself, never submitted to a cluster: the downloads
@@ -45,6 +46,7 @@ localrules:
     onemodel_report,
     adaptation_report,
     adaptation_base_table,
+    findings,
 
 
 rule all:

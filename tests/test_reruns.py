@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -117,12 +118,15 @@ def test_changing_one_split_parameter_reruns_only_that_scheme(built):
 #   lifelong:    basic and ewc on one order (no curriculum, no multitask) + report
 #   onemodel:    joint_djb2 + 2 single-task models + report
 #   adaptation:  train, features, styles, adapt x 2 weightings, report, base-CNN table
+# and the findings scorecard, which reads every study's per-seed records: any study's
+# new results rerun it (FINDINGS).
 
+FINDINGS = {"findings": 1}
 STUDY_JOBS = {
-    "multiscript": {"multiscript_train": 7, "multiscript_table4": 1},
-    "transfer": {"transfer_source": 1, "transfer_train": 9, "transfer_report": 1},
-    "lifelong": {"lifelong_sequence": 2, "lifelong_report": 1},
-    "onemodel": {"onemodel_train": 3, "onemodel_report": 1},
+    "multiscript": {"multiscript_train": 7, "multiscript_table4": 1, **FINDINGS},
+    "transfer": {"transfer_source": 1, "transfer_train": 9, "transfer_report": 1, **FINDINGS},
+    "lifelong": {"lifelong_sequence": 2, "lifelong_report": 1, **FINDINGS},
+    "onemodel": {"onemodel_train": 3, "onemodel_report": 1, **FINDINGS},
     "adaptation": {
         "adaptation_train": 1,
         "adaptation_features": 1,
@@ -130,6 +134,7 @@ STUDY_JOBS = {
         "adaptation_adapt": 2,
         "adaptation_report": 1,
         "adaptation_base_table": 1,
+        **FINDINGS,
     },
 }
 
@@ -218,6 +223,20 @@ def test_all_studies_ran_and_a_rerun_runs_nothing(studies):
     assert plan_all(studies) == {}
 
 
+def test_findings_scorecard_of_all_studies(studies):
+    """reports/findings.csv: >= 2 claims per study, >= 10 rows, verdicts from the rule's
+    three values only (one seed per run here: mostly inconclusive)."""
+    from hwbench.findings import RULE, VERDICTS
+
+    frame = pd.read_csv(studies / "reports/findings.csv")
+    assert len(frame) >= 10
+    assert frame["study"].value_counts().reindex(list(STUDY_JOBS)).min() >= 2
+    assert set(frame["verdict"]) <= set(VERDICTS)
+    assert set(frame["rule"]) == {RULE}
+    assert frame[["claim", "source", "paper", "ours", "test"]].notna().all().all()
+    assert "Rule." in (studies / "reports/findings.html").read_text(encoding="utf-8")
+
+
 def test_touching_every_file_of_all_studies_reruns_nothing(studies):
     touch_code_and_config(studies)
     assert plan_all(studies) == {}
@@ -226,12 +245,13 @@ def test_touching_every_file_of_all_studies_reruns_nothing(studies):
 # The rerun contract of the study packages (hwbench/studies/<study>/): an edit to
 # report.py reruns that study's report jobs only, to job.py its training jobs and
 # reports, to plan.py nothing (no params or inputs change).
+# The findings scorecard imports every study's report module: it reruns too.
 REPORT_RULES = {
-    "multiscript": {"multiscript_table4": 1},
-    "transfer": {"transfer_report": 1},
-    "lifelong": {"lifelong_report": 1},
-    "onemodel": {"onemodel_report": 1},
-    "adaptation": {"adaptation_report": 1, "adaptation_base_table": 1},
+    "multiscript": {"multiscript_table4": 1, **FINDINGS},
+    "transfer": {"transfer_report": 1, **FINDINGS},
+    "lifelong": {"lifelong_report": 1, **FINDINGS},
+    "onemodel": {"onemodel_report": 1, **FINDINGS},
+    "adaptation": {"adaptation_report": 1, "adaptation_base_table": 1, **FINDINGS},
 }
 
 
@@ -325,8 +345,9 @@ def _set(path: str, value):
 def test_one_method_hyper_parameter_reruns_that_method_and_its_report(studies, change, expected):
     with edited_config(studies, change):
         planned = plan_all(studies)
-    assert planned == expected
-    assert len({study_of(rule) for rule in planned}) == 1
+    # and the findings scorecard, which reads the new results
+    assert planned == {**expected, **FINDINGS}
+    assert len({study_of(rule) for rule in planned if rule not in FINDINGS}) == 1
 
 
 # Every figure and table a person reads, by the report category (study) it is filed under;
@@ -349,6 +370,7 @@ REPORT_FILES = {
         "adaptation_styles.csv",
         "adaptation_writers.png",
     ],
+    "findings": ["findings.html"],
 }
 
 

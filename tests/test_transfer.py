@@ -582,3 +582,60 @@ def test_paper_dag_plans_the_nist_processing_of_its_input_size(workdir, configfi
     }
     assert _processed_reads(jobs, "transfer_train") == {f"data/processed/{nist}/images.npy"}
     assert sum(j["rule"] == "transfer_train" for j in jobs) == 3 * 3 * 30
+
+
+def _save(folder, label_names, parts, side, seed) -> None:
+    from hwbench.store import save_processed
+
+    rng = np.random.default_rng(seed)
+    meta = processed(label_names, parts).meta
+    save_processed(folder, rng.integers(0, 256, (len(meta), side, side), dtype=np.uint8), meta)
+
+
+def test_128_px_jobs_upsample_mnist_per_batch_and_keep_uint8_data(tmp_path, monkeypatch):
+    """Source at 28 px (MNIST), target at 128 px (NIST): the model sees 128 x 128 from
+    both, resized one batch at a time; the data handed to the engine stay uint8."""
+    from hwbench import engine
+
+    digits = list("0123456789")
+    _save(tmp_path / "mnist", digits * 2, ["train"] * 10 + ["test"] * 10, 28, 0)
+    _save(tmp_path / "nist128", digits * 2, ["hsf_0"] * 10 + ["hsf_4"] * 10, 128, 1)
+    model_cfg = {"name": "resnet18", "stem": "imagenet", "pretrained": None}
+    model_cfg |= {"in_channels": 1, "input_size": 128, "normalize": "none"}
+    train_cfg = {**TRAIN, "batch_size": 8}
+    seen, real_fit = [], engine.fit
+
+    def spy_fit(model, train, *args, **kwargs):
+        sizes = []
+        model.register_forward_pre_hook(lambda _m, inp: sizes.append(tuple(inp[0].shape[1:])))
+        result = real_fit(model, train, *args, **kwargs)
+        seen.append((train["x"].dtype, tuple(train["x"].shape[1:]), set(sizes)))
+        return result
+
+    monkeypatch.setattr(engine, "fit", spy_fit)
+    task = {"charsets": ["latin_digits"]}
+    source = tr.source_job(
+        tmp_path / "mnist",
+        None,
+        {**task, "dataset": "mnist", "split": {"scheme": "source_split", "test": ["test"]}},
+        model_cfg,
+        train_cfg,
+        0,
+        tmp_path / "source" / "eval.json",
+    )
+    tr.transfer_job(
+        tmp_path / "nist128",
+        None,
+        {**task, "dataset": "nist128", "split": {"scheme": "source_split", "test": ["hsf_4"]}},
+        "frozen",
+        model_cfg,
+        train_cfg,
+        0,
+        tmp_path / "frozen" / "eval.json",
+        source_model=tmp_path / "source" / "model.pt",
+        source_eval=source,
+    )
+    assert seen == [
+        (torch.uint8, (28, 28), {(1, 128, 128)}),
+        (torch.uint8, (128, 128), {(1, 128, 128)}),
+    ]

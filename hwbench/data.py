@@ -6,10 +6,11 @@ names (a "charset" is always a named set of label names, see
 :func:`charset_classes`), by writers and by resample. It returns the uint8
 images with labels, row indices and meta.
 
-Training data is a dict of tensors with the same first dimension ("x" the model
-input, "y" the labels, plus anything a study's loss needs). Transforms (resize,
-1 -> 3 channels, normalisation) run on the whole tensor, in chunks on the
-device, never per sample.
+Training data is a dict of tensors with the same first dimension ("x" the stored
+input, "y" the labels, plus anything a study's loss needs). The studies keep
+``x`` compact (the uint8 images) and hand :func:`hwbench.engine.fit` a per-batch
+transform (:class:`BatchTransform`: resize, crop, 1 -> 3 channels,
+normalisation), which runs on a whole batch on the device, never per sample.
 """
 
 from __future__ import annotations
@@ -238,13 +239,22 @@ def load_arrays(
 class BatchTransform:
     """uint8 images (N x H x W) -> float32 model input N x C x S x S, one batch at a time.
 
-    Scales to [0, 1], resizes to ``size`` (bilinear, antialiased) when given, repeats
-    grey to ``channels`` and normalises with ``NORMALIZATION[normalize]`` (a
-    single-value statistic applies to every channel; 3-channel statistics need
-    ``channels=3``). Runs on the batch's device: on the GPU when the batch is there.
+    Scales to [0, 1], resizes to ``size`` (bilinear, antialiased) when given, takes
+    the central ``crop`` x ``crop`` window when given (resize 256, crop 224: the
+    lifelong paper's input), repeats grey to ``channels`` and normalises with
+    ``NORMALIZATION[normalize]`` (a single-value statistic applies to every channel;
+    3-channel statistics need ``channels=3``). Runs on the batch's device: on the
+    GPU when the batch is there. Its repr names every setting (the engine's
+    checkpoint fingerprint records it).
     """
 
-    def __init__(self, size: int | None = None, channels: int = 1, normalize: str = "none"):
+    def __init__(
+        self,
+        size: int | None = None,
+        channels: int = 1,
+        normalize: str = "none",
+        crop: int | None = None,
+    ):
         if normalize not in NORMALIZATION:
             raise ValueError(f"normalize={normalize!r}: choose one of {list(NORMALIZATION)}")
         if channels not in (1, 3):
@@ -252,12 +262,16 @@ class BatchTransform:
         mean, std = NORMALIZATION[normalize]
         if len(mean) not in (1, channels):
             raise ValueError(f"normalize={normalize!r} has {len(mean)} channels, input {channels}")
-        self.size, self.channels, self.normalize = size, channels, normalize
+        if crop and size and crop > size:
+            raise ValueError(f"crop={crop} is larger than the resized images ({size} px)")
+        self.size, self.channels, self.normalize, self.crop = size, channels, normalize, crop
         self._mean = torch.tensor(mean).view(1, -1, 1, 1)
         self._std = torch.tensor(std).view(1, -1, 1, 1)
 
     def __repr__(self) -> str:
         opts = f"size={self.size}, channels={self.channels}, normalize={self.normalize!r}"
+        if self.crop:
+            opts += f", crop={self.crop}"
         return f"BatchTransform({opts})"
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -269,14 +283,29 @@ class BatchTransform:
             part = F.interpolate(
                 part, size=(size, size), mode="bilinear", antialias=True, align_corners=False
             ).clamp_(0.0, 1.0)
+        part = center_crop(part, self.crop)
         part = part.expand(-1, self.channels, -1, -1)
         mean, std = self._mean.to(part.device), self._std.to(part.device)
         return (part - mean) / std
 
 
-def batch_transform(model_cfg: Mapping) -> BatchTransform:
-    """The per-batch input transform a model config section asks for (model.schema.yaml)."""
-    return BatchTransform(**input_options(model_cfg))
+def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size`` x ``size`` window of N x C x H x W inputs (all of it: None)."""
+    if not size:
+        return x
+    h, w = x.shape[-2:]
+    if size > min(h, w):
+        raise ValueError(f"cannot crop {size} x {size} from {h} x {w} images")
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top : top + size, left : left + size]
+
+
+def batch_transform(model_cfg: Mapping, **overrides) -> BatchTransform:
+    """The per-batch input transform a model config section asks for (model.schema.yaml).
+
+    ``overrides`` replace :func:`input_options` keywords (e.g. lifelong's resize and crop).
+    """
+    return BatchTransform(**{**input_options(model_cfg), **overrides})
 
 
 def to_model_input(
@@ -289,9 +318,10 @@ def to_model_input(
 ) -> torch.Tensor:
     """uint8 N x H x W images -> float32 N x C x S x S on ``device``, once for all.
 
-    :class:`BatchTransform` applied chunk by chunk (bounding the peak memory). For
-    data whose float copy would be large (224 px inputs, canvases), keep the uint8
-    images and pass the transform to :func:`hwbench.engine.fit` instead.
+    :class:`BatchTransform` applied chunk by chunk. No study uses it: they keep the
+    uint8 images and pass the transform to :func:`hwbench.engine.fit`. It stays as
+    the whole-dataset reference the tests compare the per-batch path with, and for
+    the engine benchmark's all-on-device float input.
     """
     transform = BatchTransform(size, channels, normalize)
     if images.dim() != 3:
@@ -311,7 +341,7 @@ def to_device(data: Mapping[str, torch.Tensor], device) -> dict[str, torch.Tenso
 
 
 def input_options(model_cfg: Mapping) -> dict:
-    """:func:`to_model_input` keywords from a model config section (model.schema.yaml)."""
+    """:class:`BatchTransform` keywords from a model config section (model.schema.yaml)."""
     return {
         "size": model_cfg.get("input_size"),
         "channels": model_cfg.get("in_channels", 1),

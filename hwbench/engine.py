@@ -33,6 +33,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -767,7 +768,22 @@ def _use_cuda_fast_paths(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint) -> Run:
+def transform_fingerprint(transform: Callable | None) -> str | None:
+    """What a checkpoint records of the per-batch transform: its repr, which names its
+    settings (e.g. ``BatchTransform(size=224, ...)``). A function or an object without
+    its own repr gives its qualified name: a memory address would never match again."""
+    if transform is None:
+        return None
+    kind = type(transform)
+    if kind.__repr__ is object.__repr__ or inspect.isfunction(transform):
+        name = getattr(transform, "__qualname__", kind.__qualname__)
+        return f"{getattr(transform, '__module__', kind.__module__)}.{name}"
+    return repr(transform)
+
+
+def _new_run(
+    model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint, transform=None
+) -> Run:
     if config.trainable is not None:
         from hwbench.models import set_trainable
 
@@ -791,6 +807,8 @@ def _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerpr
         **settings,
         "data": data_fingerprint({"train": train, **(eval_sets or {})}),
     }
+    if transform is not None:  # the stored data alone do not say what the model saw
+        full["transform"] = transform_fingerprint(transform)
     if fingerprint is not None:
         full["run"] = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
     return Run(
@@ -843,7 +861,8 @@ def fit(
     (best monitored epoch; final when nothing was monitored).
     ``transform``: applied to each batch's ``x`` on the device before the model
     (e.g. :func:`hwbench.data.batch_transform`: uint8 images -> resized, normalised
-    float), so the stored data stay compact; evaluation sets go through it too.
+    float), so the stored data stay compact; evaluation sets go through it too. Its
+    repr joins the checkpoint's fingerprint (:func:`transform_fingerprint`).
     """
     if restore not in ("last", "best"):
         raise ValueError(f"restore={restore!r}: use 'last' or 'best'")
@@ -852,7 +871,9 @@ def fit(
     run_dir = Path(run_dir) if run_dir is not None else None
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
-    run = _new_run(model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint)
+    run = _new_run(
+        model, train, eval_sets, config, run_dir, loss_fn, device, fingerprint, transform
+    )
     run.transform = transform
     run.channels_last = device.type == "cuda" and config.channels_last
     budget = config.data_on_device_mb

@@ -31,6 +31,13 @@ the file's header before decoding (docs/security.md).
 
 An image without ink (blank, or a single grey level) becomes an all-zero image;
 the batch functions count such images and log how many there were.
+
+Native size (``native=True``, config ``preprocess.native_size``): step 1 only,
+at the images' own size (:func:`native_ink`): no crop, blur, centring, resize or
+rescale, e.g. NIST's 128 x 128 scans as the transfer paper uses them. Every
+image of a dataset must then have one size. :func:`preprocess_manifest` writes
+the images straight into a memory-mapped ``images.npy``, so a dataset larger
+than memory (NIST at 128 px: 13 GB) is never held in RAM.
 """
 
 from __future__ import annotations
@@ -264,13 +271,38 @@ def _banded_product(rows: np.ndarray, crop: np.ndarray, cols: np.ndarray) -> np.
 # --------------------------------------------------------------------------- batches
 
 
+def native_ink(img: np.ndarray, shape: tuple[int, int], invert: bool | None = None) -> np.ndarray:
+    """:func:`to_ink` at the image's own size, which must be ``shape`` (height, width).
+
+    The native-size processing resizes nothing, so an image of another size is an
+    error (the caller names its file).
+    """
+    ink = to_ink(img, invert)
+    if ink.shape != tuple(shape):
+        raise ValueError(
+            f"{ink.shape[1]} x {ink.shape[0]} pixels, but the dataset's first readable image is "
+            f"{shape[1]} x {shape[0]}: native-size processing (preprocess.native_size) "
+            "resizes nothing, so every image must have one size"
+        )
+    return ink
+
+
 def _process_one(
-    img, invert, sigma, border, size, rescale, max_pixels=MAX_PIXELS
+    img, invert, sigma, border, size, rescale, native=False, max_pixels=MAX_PIXELS
 ) -> tuple[np.ndarray, bool]:
-    result = emnist_style(
-        to_ink(img, invert), sigma=sigma, border=border, size=size, rescale=rescale
-    )
+    if native:
+        result = native_ink(img, size, invert)
+    else:
+        result = emnist_style(
+            to_ink(img, invert), sigma=sigma, border=border, size=size, rescale=rescale
+        )
     return result, not result.any()
+
+
+def _image_shape(opts: dict) -> tuple[int, int]:
+    """Height and width of each output image: ``size`` x ``size``, or native (h, w)."""
+    size = opts["size"]
+    return tuple(size) if opts["native"] else (size, size)
 
 
 def _too_large(path: str, max_pixels: int) -> str | None:
@@ -299,7 +331,7 @@ def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
     A failed file's image is left all-zero; the caller drops it.
     """
     paths, opts = args
-    out = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
+    out = np.zeros((len(paths), *_image_shape(opts)), np.uint8)
     failed, empty = [], 0
     for i, path in enumerate(paths):
         if not os.path.exists(path):
@@ -328,7 +360,7 @@ def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
 
 def _array_chunk(args) -> tuple[np.ndarray, int]:
     arrays, opts, start = args
-    out = np.zeros((len(arrays), opts["size"], opts["size"]), np.uint8)
+    out = np.zeros((len(arrays), *_image_shape(opts)), np.uint8)
     empty = 0
     for i, img in enumerate(arrays):
         try:
@@ -419,7 +451,8 @@ def _first_input(task) -> str:
     return f"arrays {start}..{start + len(items) - 1}"
 
 
-def _options(sigma, border, size, rescale, invert, max_pixels=MAX_PIXELS) -> dict:
+def _options(sigma, border, size, rescale, invert, max_pixels=MAX_PIXELS, native=False) -> dict:
+    """Worker options; ``size`` is (height, width) when ``native``, else the output side."""
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be >= 1, got {max_pixels}")
     if sigma < 0:
@@ -429,10 +462,31 @@ def _options(sigma, border, size, rescale, invert, max_pixels=MAX_PIXELS) -> dic
     return dict(
         sigma=float(sigma),
         border=int(border),
-        size=int(size),
+        size=tuple(int(n) for n in size) if native else int(size),
         rescale=bool(rescale),
         invert=invert,
+        native=bool(native),
         max_pixels=int(max_pixels),
+    )
+
+
+def native_shape(paths: Sequence[str]) -> tuple[int, int]:
+    """(height, width) of the first image whose header Pillow reads: the size every
+    image of a native-size dataset must have."""
+    guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # the header only
+    try:
+        for path in paths:
+            try:
+                with Image.open(path) as img:
+                    width, height = img.size
+            except Exception:  # noqa: BLE001 (unreadable: the workers report it)
+                continue
+            return height, width
+    finally:
+        Image.MAX_IMAGE_PIXELS = guard
+    raise PreprocessError(
+        f"none of the {len(paths)} images (first: {paths[0] if paths else 'none'}) has a "
+        "header Pillow can read, so their native size is unknown"
     )
 
 
@@ -448,6 +502,7 @@ def preprocess_files(
     on_error: str = "stop",
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    native: bool = False,
 ) -> tuple[np.ndarray, list[str]]:
     """Decode (OpenCV) and preprocess image files over all cores.
 
@@ -455,25 +510,44 @@ def preprocess_files(
     read, in input order, and the paths that could not. ``on_error="stop"`` raises
     :class:`PreprocessError` at the first unreadable file instead; ``"skip"``
     drops it and lists it in ``failed``. ``workers=0`` uses every core.
+    ``native=True``: ink only, at the images' own size (N x H x W; ``sigma``,
+    ``border``, ``size`` and ``rescale`` unused).
     """
     paths = [os.fspath(p) for p in paths]
-    opts = _options(sigma, border, size, rescale, invert, max_pixels)
+    opts = _file_options(paths, sigma, border, size, rescale, invert, max_pixels, native)
     images, failed = _preprocess_paths(paths, opts, workers, on_error, progress)
     return images, [paths[i] for i in failed]
+
+
+def _file_options(paths, sigma, border, size, rescale, invert, max_pixels, native) -> dict:
+    if native:
+        size = native_shape(paths)
+    return _options(sigma, border, size, rescale, invert, max_pixels, native)
 
 
 def _preprocess_paths(
     paths: list[str], opts: dict, workers: int, on_error: str, progress: bool
 ) -> tuple[np.ndarray, list[int]]:
     """:func:`preprocess_files` returning the positions of the failed paths."""
+    # filled in place: a large dataset is held once, not once more as chunk copies
+    images = np.zeros((len(paths), *_image_shape(opts)), np.uint8)
+    failed = _fill_images(images, paths, opts, workers, on_error, progress)
+    if failed:
+        images = np.delete(images, failed, axis=0)
+    return images, failed
+
+
+def _fill_images(
+    images: np.ndarray, paths: list[str], opts: dict, workers: int, on_error: str, progress: bool
+) -> list[int]:
+    """Process ``paths`` into the rows of ``images`` (an array or a memmap); the
+    positions of the failed paths (their rows stay zero) are returned."""
     if on_error not in ("stop", "skip"):
         raise ValueError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     workers = _n_workers(workers)
     bounds = _chunks(len(paths), workers)
     tasks = [(paths[a:b], opts) for a, b in bounds]
     sizes = [b - a for a, b in bounds]
-    # filled in place: a large dataset is held once, not once more as chunk copies
-    images = np.zeros((len(paths), opts["size"], opts["size"]), np.uint8)
     failed, empty, reasons = [], 0, {}
     results = _run_chunks(_file_chunk, tasks, workers, sizes, progress, "preprocess")
     for (start, end), (chunk, bad, n_empty) in zip(bounds, results, strict=True):
@@ -496,8 +570,38 @@ def _preprocess_paths(
         log.warning("skipped %d unreadable image(s):", len(failed))
         for i in failed:
             log.warning("  %s: %s", paths[i], reasons[i])
-        images = np.delete(images, failed, axis=0)
-    return images, failed
+    return failed
+
+
+def _write_images(
+    target: Path,
+    paths: list[str],
+    opts: dict,
+    workers: int,
+    on_error: str,
+    progress: bool,
+    where: str,
+) -> list[int]:
+    """Process ``paths`` straight into the .npy file ``target`` (memory-mapped, written
+    atomically): the dataset is never held in memory, whatever its size. Rows of
+    failed paths are left out; their positions are returned."""
+    shape = (len(paths), *_image_shape(opts))
+    with store.atomic_path(target) as tmp:
+        images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        failed = _fill_images(images, paths, opts, workers, on_error, progress)
+        if len(failed) == len(paths):
+            raise PreprocessError(f"{where}: none of the {len(paths)} images could be read")
+        if failed:
+            keep = np.delete(np.arange(len(paths)), failed)
+            # kept rows move forward in place (keep[i] >= i), a block at a time
+            for start in range(0, len(keep), MAX_CHUNK):
+                rows = keep[start : start + MAX_CHUNK]
+                images[start : start + len(rows)] = images[rows]
+            with store.atomic_path(tmp) as compact:  # a file with only the kept rows
+                np.save(compact, images[: len(keep)])
+        images.flush()
+        del images
+    return failed
 
 
 def preprocess_arrays(
@@ -583,25 +687,29 @@ def preprocess_manifest(
     on_error: str = "stop",
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    native: bool = False,
 ) -> dict:
     """Preprocess every image of a raw manifest into ``out_folder`` (store format).
 
     meta.csv gets the manifest's columns except ``file``; rows of skipped images
-    are dropped. Returns a summary: images written, skipped paths.
+    are dropped. ``native=True``: ink only, at the images' own size (see
+    :func:`preprocess_files`). images.npy is written memory-mapped, never held in
+    memory. Returns a summary: images written, skipped paths.
     """
     manifest_csv = Path(manifest_csv)
+    out_folder = Path(out_folder)
     frame = read_manifest(manifest_csv)
     root = manifest_csv.parent
     paths = [str(root / f) for f in frame["file"]]
-    log.info("%s: %d images, sigma=%s border=%s", manifest_csv, len(paths), sigma, border)
-    opts = _options(sigma, border, size, rescale, invert, max_pixels)
-    images, failed = _preprocess_paths(paths, opts, workers, on_error, progress)
+    opts = _file_options(paths, sigma, border, size, rescale, invert, max_pixels, native)
+    how = f"native size {opts['size']}" if native else f"sigma={sigma} border={border}"
+    log.info("%s: %d images, %s", manifest_csv, len(paths), how)
+    target = out_folder / store.IMAGES_FILE
+    failed = _write_images(target, paths, opts, workers, on_error, progress, str(manifest_csv))
     keep = np.ones(len(paths), bool)
     keep[failed] = False
     meta = frame.loc[keep].drop(columns="file").reset_index(drop=True)
-    if len(meta) == 0:
-        raise PreprocessError(f"{manifest_csv}: none of the {len(paths)} images could be read")
-    store.save_processed(out_folder, images, meta)
+    store.save_meta(out_folder, meta, len(meta))
     skipped = [paths[i] for i in failed]
-    log.info("wrote %d images to %s (%d skipped)", len(images), out_folder, len(skipped))
-    return {"images": len(images), "skipped": skipped}
+    log.info("wrote %d images to %s (%d skipped)", len(meta), out_folder, len(skipped))
+    return {"images": len(meta), "skipped": skipped}

@@ -155,8 +155,18 @@ def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataF
         raise DatasetFormatError(
             f"{folder}: images must be N x H x W (or N x H x W x 3), got shape {images.shape}"
         )
-    validate_meta(meta, len(images), str(folder / META_FILE))
+    validate_meta(meta, len(images), str(folder / META_FILE))  # before writing anything
     write_npy(folder / IMAGES_FILE, images)
+    save_meta(folder, meta, len(images))
+
+
+def save_meta(folder: str | os.PathLike, meta: pd.DataFrame, n_images: int) -> None:
+    """Write ``meta.csv`` of ``n_images`` images (the store's columns first), atomically.
+
+    For writers that fill ``images.npy`` themselves (memory-mapped, see
+    hwbench.preprocess)."""
+    folder = Path(folder)
+    validate_meta(meta, n_images, str(folder / META_FILE))
     write_csv(folder / META_FILE, meta[META_COLUMNS + [c for c in meta if c not in META_COLUMNS]])
 
 

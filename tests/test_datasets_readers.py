@@ -283,3 +283,33 @@ def test_deepwriting_preprocessing_is_undone_up_to_translation():
         (6, 8, 5),
         (8, 9, 2),
     ]
+
+
+def test_nist_at_128_px_has_the_rows_of_the_28_px_set(tmp_path, server):
+    """The transfer preset's nist128 (preprocess.native_size): the raw scans, ink only,
+    with the same labels, writers and partitions, row by row, as the 28 px nist."""
+    from hwbench.preprocess import preprocess_manifest
+
+    contents, expected = nist_fixture()
+    spec = served_spec(registry.NIST, server, contents)
+    root = tmp_path / "raw"
+    build_manifest("nist", fetch_all(spec, root), raw_root=root, spec=spec)
+    manifest = root / "nist" / "manifest.csv"
+    preprocess_manifest(manifest, tmp_path / "nist", workers=1, progress=False)
+    preprocess_manifest(manifest, tmp_path / "nist128", native=True, workers=1, progress=False)
+    small, large = (
+        load_processed(tmp_path / "nist"),
+        load_processed(tmp_path / "nist128", mmap=True),
+    )
+    assert small.images.shape == (len(expected), 28, 28)
+    assert large.images.shape == (len(expected), 128, 128)
+    assert isinstance(large.images, np.memmap)
+    pd.testing.assert_frame_equal(large.meta, small.meta)
+    files = pd.read_csv(manifest, keep_default_na=False)["file"]
+    for i, name in enumerate(files):
+        with Image.open(root / "nist" / name) as img:
+            scan = np.asarray(img.convert("L"))
+        np.testing.assert_array_equal(large.images[i], 255 - scan)  # no crop, blur or resize
+    want = {name: rest for name, *rest in expected}
+    assert large.meta.source_split.tolist() == [want[f][3] for f in files]
+    assert large.meta.writer.tolist() == [want[f][2] for f in files]

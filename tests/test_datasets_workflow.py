@@ -38,3 +38,35 @@ def test_dag_from_downloads_to_processed(paper_workdir, dataset):
         assert jobs["real_arrays"] == 1
     else:
         assert jobs["real_manifest"] == 1 and "real_arrays" not in jobs
+
+
+def test_native_size_variants_name_their_raw_dataset():
+    from hwbench.datasets import rules as dsrules
+
+    config = {
+        "datasets": ["nist128"],
+        "synth": {"synth": {"seed": 0}},
+        "preprocess": {
+            "sigma": 1.0,
+            "border": 2,
+            "rescale": True,
+            "native_size": {"nist128": "nist"},
+        },
+        "transfer": {"tasks": {"t": {"dataset": "nist128"}}},
+    }
+    images = ["nist", "deepwriting"]
+    dsrules.check_native_datasets(config, images)
+    dsrules.check_dataset_names(config)  # a variant may be listed in `datasets`
+    assert dsrules.raw_dataset(config, "nist128") == "nist"
+    assert dsrules.raw_dataset(config, "nist") == "nist"
+    assert dsrules.preprocess_params(config, "nist128") == {"native": True}
+    assert dsrules.preprocess_params(config, "nist") == {"sigma": 1.0, "border": 2, "rescale": True}
+    assert dsrules.prefetch_datasets(config) == ["nist"]  # the variant's raw data
+    for bad, match in (
+        ({"nist": "deepwriting"}, r"native_size.nist: 'nist' is already a dataset"),
+        ({"synth": "nist"}, r"native_size.synth: 'synth' is already a dataset"),
+        ({"mnist128": "mnist"}, r"native_size.mnist128 = 'mnist' is not a raw image dataset"),
+    ):
+        wrong = {**config, "preprocess": {**config["preprocess"], "native_size": bad}}
+        with pytest.raises(ValueError, match=match):
+            dsrules.check_native_datasets(wrong, images)

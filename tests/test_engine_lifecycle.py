@@ -299,6 +299,32 @@ def test_per_batch_transform_equals_the_whole_dataset_transform():
         torch.testing.assert_close(batches, whole, rtol=0, atol=0)
 
 
+def test_the_transform_is_part_of_the_fingerprint(tmp_path):
+    """A checkpoint records the transform's settings: another transform starts over."""
+    from hwbench.data import BatchTransform
+    from hwbench.engine import transform_fingerprint
+
+    assert transform_fingerprint(None) is None
+    assert transform_fingerprint(BatchTransform(size=32, normalize="mnist")) == (
+        "BatchTransform(size=32, channels=1, normalize='mnist')"
+    )
+
+    def scale(x):
+        return x.float() / 255
+
+    # no memory address (it would never match again): the function's name
+    assert transform_fingerprint(scale).endswith(
+        "test_the_transform_is_part_of_the_fingerprint.<locals>.scale"
+    )
+    g = torch.Generator().manual_seed(0)
+    data = {"x": torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8, generator=g),
+            "y": torch.arange(40) % 4}  # fmt: skip
+    cfg = TrainConfig(epochs=1, batch_size=16, seed=0, amp=False)
+    fit(make_model(), data, cfg, tmp_path / "a", progress=False, transform=BatchTransform())
+    info = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert info["config"]["transform"] == "BatchTransform(size=None, channels=1, normalize='none')"
+
+
 def test_fit_on_uint8_data_with_a_batch_transform_equals_fit_on_the_float_copy():
     """The compact path (uint8 store + per-batch transform, data in host memory) trains
     to the same weights as the float copy made once for all."""

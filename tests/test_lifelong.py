@@ -72,10 +72,15 @@ def load_state(path):
 
 
 def _tasks_from_arrays(images, labels, rows, channels=1) -> job.Tasks:
-    from hwbench.data import to_model_input
+    from hwbench.data import BatchTransform
 
-    x = to_model_input(torch.from_numpy(images), "cpu", channels=channels, normalize="mnist")
-    return job.Tasks(x=x, y=torch.from_numpy(labels).long(), rows=rows, classes=list(range(10)))
+    return job.Tasks(
+        x=torch.from_numpy(images),
+        y=torch.from_numpy(labels).long(),
+        rows=rows,
+        classes=list(range(10)),
+        transform=BatchTransform(channels=channels, normalize="mnist"),
+    )
 
 
 def _cfg(**over) -> dict:
@@ -158,11 +163,13 @@ def test_task_rows_split_each_writer_and_name_bad_writers():
 
 
 def test_center_crop_takes_the_middle():
+    from hwbench.data import center_crop
+
     x = torch.arange(36.0).view(1, 1, 6, 6)
-    assert job.center_crop(x, 2).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
-    assert job.center_crop(x, None) is x
-    with pytest.raises(ValueError, match="input_size=8"):
-        job.center_crop(x, 8)
+    assert center_crop(x, 2).flatten().tolist() == [14.0, 15.0, 20.0, 21.0]
+    assert center_crop(x, None) is x
+    with pytest.raises(ValueError, match="cannot crop 8 x 8 from 6 x 6"):
+        center_crop(x, 8)
 
 
 def _tiny_store(tmp_path):
@@ -207,28 +214,76 @@ def test_load_tasks_resizes_then_crops_and_reads_raw_images(tmp_path):
         "input": {"source": "processed", "resize": 32},
         "model": {"name": "small_cnn", "in_channels": 3, "input_size": 28, "normalize": "none"},
     }
-    tasks = job.load_tasks(proc, split, cfg, torch.device("cpu"))
-    assert tuple(tasks.x.shape) == (8, 3, 28, 28)
+    tasks = job.load_tasks(proc, split, cfg)
+    # the stored input stays the uint8 images; the transform resizes and crops per batch
+    assert tasks.x.dtype == torch.uint8 and tuple(tasks.x.shape) == (8, 28, 28)
+    assert repr(tasks.transform) == (
+        "BatchTransform(size=32, channels=3, normalize='none', crop=28)"
+    )
+    assert tuple(tasks.transform(tasks.x).shape) == (8, 3, 28, 28)
     assert tasks.rows["A"]["train"].tolist() == [0, 1, 2]
     assert tasks.rows["B"]["test"].tolist() == [7]
     assert tasks.num_classes == 2 and tasks.y.tolist() == [0, 1] * 4
     raw_cfg = {**cfg, "input": {"source": "raw", "resize": 40}}
-    raw = job.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
-    assert tuple(raw.x.shape) == (8, 3, 28, 28)
+    raw = job.load_tasks(proc, split, raw_cfg, manifest)
+    assert tuple(raw.x.shape) == (8, 40, 40)  # read at the resize, cropped per batch
+    raw_x = raw.transform(raw.x)
+    assert tuple(raw_x.shape) == (8, 3, 28, 28)
     # Raw images keep their polarity (white background) and their own content.
-    assert float(raw.x[0].max()) == pytest.approx(1.0) and float(raw.x[0].min()) < 0.1
-    assert not torch.equal(raw.x[0], raw.x[5])
+    assert float(raw_x[0].max()) == pytest.approx(1.0) and float(raw_x[0].min()) < 0.1
+    assert not torch.equal(raw_x[0], raw_x[5])
     with pytest.raises(ValueError, match="input_size"):
-        job.load_tasks(proc, split, {**cfg, "input": {"source": "processed", "resize": 20}}, "cpu")
+        job.load_tasks(proc, split, {**cfg, "input": {"source": "processed", "resize": 20}})
     # Only the tasks' rows are loaded; rows are positions among them.
     only_b = {**raw_cfg, "writers": {"B": "w001"}}
-    b = job.load_tasks(proc, split, only_b, torch.device("cpu"), manifest)
-    assert tuple(b.x.shape) == (4, 3, 28, 28) and b.rows["B"]["test"].tolist() == [3]
+    b = job.load_tasks(proc, split, only_b, manifest)
+    assert tuple(b.x.shape) == (4, 40, 40) and b.rows["B"]["test"].tolist() == [3]
     assert torch.equal(b.x, raw.x[4:]) and b.y.tolist() == [0, 1, 0, 1]
     bad = pd.read_csv(manifest).iloc[:7]
     bad.to_csv(manifest, index=False)
     with pytest.raises(ValueError, match="do not line up"):
-        job.load_tasks(proc, split, raw_cfg, torch.device("cpu"), manifest)
+        job.load_tasks(proc, split, raw_cfg, manifest)
+
+
+@pytest.mark.parametrize("source,resize", [("processed", 32), ("processed", None), ("raw", 40)])
+def test_per_batch_input_equals_the_former_resize_then_crop(tmp_path, source, resize):
+    """The tasks' transform, batch by batch, gives the model input the job used to
+    compute for all rows at once: to_model_input at the resize, then the centre crop."""
+    from hwbench.data import center_crop, to_model_input
+
+    proc, split, manifest = _tiny_store(tmp_path)
+    model = {"name": "small_cnn", "in_channels": 3, "input_size": 28, "normalize": "mnist"}
+    cfg = {
+        "writers": {"A": "w000", "B": "w001"},
+        "train_splits": ["train", "val"],
+        "test_split": "test",
+        "input": {"source": source, "resize": resize},
+        "model": model,
+    }
+    tasks = job.load_tasks(proc, split, cfg, manifest)
+    size = None if source == "raw" else resize or 28
+    whole = to_model_input(tasks.x, size=size, channels=3, normalize="mnist")
+    whole = center_crop(whole, 28 if resize else None).contiguous()
+    per_batch = torch.cat([tasks.transform(tasks.x[i : i + 3]) for i in range(0, 8, 3)])
+    assert torch.equal(per_batch, whole)
+
+
+def test_fisher_through_the_transform_equals_the_fisher_of_the_float_input():
+    """EWC's Fisher over uint8 chunks made model input on the device, as the job
+    computes it, equals the Fisher of the float copy of the whole task."""
+    from hwbench.data import to_model_input
+
+    tasks = _two_writer_tasks()
+    model = job.make_model(_cfg(), 10, 0, torch.device("cpu"))
+    part = tasks.part("Ann", "train")
+    float_x = to_model_input(part["x"], normalize="mnist")
+    whole = job.continual.fisher_diagonal(model, float_x, part["y"], chunk_size=16)
+    transform = job._on_device(tasks.transform, torch.device("cpu"))
+    chunked = job.continual.fisher_diagonal(
+        model, part["x"], part["y"], transform=transform, chunk_size=16
+    )
+    assert whole.keys() == chunked.keys()
+    assert all(torch.equal(whole[k], chunked[k]) for k in whole)
 
 
 # --- the protocol -----------------------------------------------------------------------

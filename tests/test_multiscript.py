@@ -322,6 +322,40 @@ def test_train_job_records_per_script_accuracy(tmp_path, fake_paths):
     assert single["metrics"]["accuracy"]["kannada"] >= 0.5
 
 
+def test_job_trains_on_the_uint8_images_as_the_former_float_copy(tmp_path, fake_paths, monkeypatch):
+    """The job hands the engine its uint8 images (no float copy of the dataset) and the
+    per-batch transform; it ends with the weights and metrics of the former job, which
+    made float model input of every set first."""
+    from hwbench import engine
+
+    torch.set_num_threads(1)
+    real_fit, seen = engine.fit, {}
+
+    def spy(model, train, *a, **kw):
+        seen.update(train=train["x"], val=kw["eval_sets"]["val"]["x"], transform=kw["transform"])
+        return real_fit(model, train, *a, **kw)
+
+    def former(model, train, *a, transform, **kw):
+        def as_float(data):
+            return {**data, "x": transform(data["x"])}
+
+        kw["eval_sets"] = {k: as_float(v) for k, v in kw["eval_sets"].items()}
+        return real_fit(model, as_float(train), *a, **kw)
+
+    args = ("digits", "base", 0, SOURCES, fake_paths, TINY_MODEL, TINY_TRAIN, {})
+    monkeypatch.setattr(engine, "fit", spy)
+    compact = ms.train_job(*args, tmp_path / "compact" / "eval.json", device="cpu", progress=False)
+    assert seen["train"].dtype == torch.uint8 and tuple(seen["train"].shape) == (150, 28, 28)
+    assert seen["val"].dtype == torch.uint8
+    assert repr(seen["transform"]) == "BatchTransform(size=None, channels=1, normalize='mnist')"
+    monkeypatch.setattr(engine, "fit", former)
+    old = ms.train_job(*args, tmp_path / "former" / "eval.json", device="cpu", progress=False)
+    a = engine.safe_load(tmp_path / "compact" / "model.pt")
+    b = engine.safe_load(tmp_path / "former" / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert compact["metrics"] == old["metrics"]
+
+
 def test_resumed_job_ends_with_the_same_weights(tmp_path, fake_paths, monkeypatch):
     from hwbench import engine
 

@@ -425,6 +425,11 @@ def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["config"]["run"] == json.loads(json.dumps(params, sort_keys=True))
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    # the stored input is row ids into the tasks' uint8 images (never the canvases);
+    # the canvas transform, with its statistics, is part of the fingerprint
+    assert info["config"]["data"]["train.x"][:2] == [[60], "torch.int64"]
+    assert info["config"]["transform"].startswith("CanvasTransform(canvas=[1, 16, 32], mean=")
+    assert "latin/train:30x28x28@None#" in info["config"]["transform"]
 
 
 def test_validation_holds_the_val_rows_out_and_logs_them(tmp_path):

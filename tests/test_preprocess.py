@@ -290,3 +290,58 @@ def test_manifest_without_a_column_is_refused(tmp_path):
     frame.drop(columns="writer").to_csv(tmp_path / "manifest.csv", index=False)
     with pytest.raises(ValueError, match=r"manifest.csv: missing columns \['writer'\]"):
         pp.preprocess_manifest(tmp_path / "manifest.csv", tmp_path / "out", workers=1)
+
+
+# --------------------------------------------------------------------------- native size
+
+
+def test_native_size_keeps_every_pixel_of_the_ink(tmp_path):
+    """No crop, blur, centring, resize or rescale: the raw image, white on black."""
+    raw = tmp_path / "raw"
+    frame = write_manifest(raw, 24)  # bilevel, grey and RGB PNGs and BMPs, 128 x 128
+    summary = pp.preprocess_manifest(
+        raw / "manifest.csv", tmp_path / "out", native=True, workers=2, progress=False
+    )
+    assert summary == {"images": 24, "skipped": []}
+    done = load_processed(tmp_path / "out", mmap=True)
+    assert done.images.shape == (24, 128, 128) and done.images.dtype == np.uint8
+    for i, name in enumerate(frame["file"]):
+        decoded = cv2.imread(str(raw / name), cv2.IMREAD_GRAYSCALE)
+        np.testing.assert_array_equal(done.images[i], 255 - decoded)  # black paper, white ink
+    assert set(np.unique(done.images)) == {0, 255}  # binary stays binary: nothing blurred
+    emnist = pp.preprocess_manifest(raw / "manifest.csv", tmp_path / "e", workers=1, progress=False)
+    assert emnist["images"] == 24
+    pd.testing.assert_frame_equal(done.meta, load_processed(tmp_path / "e").meta)
+
+
+def test_native_size_needs_one_size_and_skips_the_others(tmp_path, caplog):
+    raw = tmp_path / "raw"
+    frame = write_manifest(raw, 40)
+    odd = raw / frame["file"][17]
+    cv2.imwrite(str(odd), rectangle(5, 5, 20, 20, side=64))
+    with pytest.raises(
+        pp.PreprocessError, match=r"0017\.png: ValueError: 64 x 64 pixels.*128 x 128"
+    ):
+        pp.preprocess_manifest(raw / "manifest.csv", tmp_path / "out", native=True, workers=1)
+    assert not (tmp_path / "out" / "images.npy").exists()  # nothing half-written
+    truncate(str(raw / frame["file"][4]))
+    with caplog.at_level(logging.WARNING, logger="hwbench"):
+        summary = pp.preprocess_manifest(
+            raw / "manifest.csv", tmp_path / "out", native=True, on_error="skip", workers=2
+        )
+    assert summary["skipped"] == [str(raw / frame["file"][i]) for i in (4, 17)]
+    done = load_processed(tmp_path / "out")
+    kept = [i for i in range(40) if i not in (4, 17)]
+    assert done.images.shape == (38, 128, 128)
+    assert done.meta["writer"].tolist() == frame["writer"][kept].tolist()
+    expected = [pp.to_ink(cv2.imread(str(raw / frame["file"][i]), -1)) for i in kept]
+    np.testing.assert_array_equal(done.images, np.stack(expected))
+    assert list(tmp_path.joinpath("out").glob(".images*")) == []  # no temporaries left
+
+
+def test_native_size_files_match_to_ink():
+    with pytest.raises(pp.PreprocessError, match="native size is unknown"):
+        pp.preprocess_files([], native=True)
+    assert pp.native_ink(paper(8), (8, 8)).max() == 0
+    with pytest.raises(ValueError, match="8 x 8 pixels.*one size"):
+        pp.native_ink(paper(8), (16, 16))

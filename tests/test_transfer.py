@@ -21,7 +21,7 @@ from hwbench.store import Processed
 from hwbench.studies.transfer import job as tr
 from hwbench.studies.transfer import plan as tp
 from hwbench.studies.transfer import spec
-from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
+from tests.conftest import REPO, deep_update, planned_jobs, run_snakemake, write_config
 
 MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "none"}
 TRAIN = {
@@ -525,3 +525,117 @@ def test_end_to_end_tiny_run_writes_the_table_and_figures(workdir):
         "transfer_train": 12,
         "transfer_report": 1,
     }
+
+
+# --- the paper preset at the paper's input (128 px) -------------------------------------
+
+PAPER = REPO / "config/paper.yaml"
+TRANSFER28 = REPO / "config/transfer28.yaml"
+
+
+def test_paper_preset_reads_nist_at_128_px_and_the_28_px_file_undoes_it():
+    paper = yaml.safe_load(PAPER.read_text(encoding="utf-8"))
+    assert paper["preprocess"]["native_size"] == {"nist128": "nist"}
+    tr_cfg = paper["transfer"]
+    assert tr_cfg["model"] | {"pretrained": None} == {
+        "name": "resnet18",
+        "stem": "imagenet",
+        "pretrained": None,
+        "in_channels": 1,
+        "input_size": 128,
+        "normalize": "none",
+    }
+    nist = ["nist_digits", "nist_all", "nist_letters"]
+    assert {t: tr_cfg["tasks"][t]["dataset"] for t in [*nist, "mnist"]} == {
+        **dict.fromkeys(nist, "nist128"),
+        "mnist": "mnist",
+    }
+    assert tp.datasets(tr_cfg) == ["mnist", "nist128"]
+    small = deep_update(paper, yaml.safe_load(TRANSFER28.read_text(encoding="utf-8")))["transfer"]
+    assert small["model"]["input_size"] == 28 and small["model"]["stem"] == "cifar"
+    assert tp.datasets(small) == ["mnist", "nist"]
+    assert small["tasks"]["nist_all"] == {**tr_cfg["tasks"]["nist_all"], "dataset": "nist"}
+
+
+def _transfer_dry_run(workdir, *configfiles) -> list[dict]:
+    write_config(workdir)  # config.yaml, which --configfile overrides (deep-merged)
+    return dry_run_jobs(workdir, "--configfile", *map(str, configfiles), "--", tp.TABLE)
+
+
+def _processed_reads(jobs, rule) -> set[str]:
+    return {p for j in jobs if j["rule"] == rule for p in j["input"] if p.endswith("images.npy")}
+
+
+@pytest.mark.parametrize(
+    ("configfiles", "nist"), [((PAPER,), "nist128"), ((PAPER, TRANSFER28), "nist")]
+)
+def test_paper_dag_plans_the_nist_processing_of_its_input_size(workdir, configfiles, nist):
+    jobs = _transfer_dry_run(workdir, *configfiles)
+    pre = [j for j in jobs if j["rule"] == "preprocess"]
+    assert [j["wildcards"] for j in pre] == [{"dataset": nist}]
+    assert "data/raw/nist/manifest.csv" in pre[0]["input"]
+    assert f"data/processed/{nist}/images.npy" in pre[0]["output"]
+    assert [j["wildcards"] for j in jobs if j["rule"] == "real_manifest"] == [{"dataset": "nist"}]
+    assert _processed_reads(jobs, "transfer_source") == {
+        "data/processed/mnist/images.npy",  # set 1 and 2's source
+        f"data/processed/{nist}/images.npy",  # set 3's source: NIST digits
+    }
+    assert _processed_reads(jobs, "transfer_train") == {f"data/processed/{nist}/images.npy"}
+    assert sum(j["rule"] == "transfer_train" for j in jobs) == 3 * 3 * 30
+
+
+def _save(folder, label_names, parts, side, seed) -> None:
+    from hwbench.store import save_processed
+
+    rng = np.random.default_rng(seed)
+    meta = processed(label_names, parts).meta
+    save_processed(folder, rng.integers(0, 256, (len(meta), side, side), dtype=np.uint8), meta)
+
+
+def test_128_px_jobs_upsample_mnist_per_batch_and_keep_uint8_data(tmp_path, monkeypatch):
+    """Source at 28 px (MNIST), target at 128 px (NIST): the model sees 128 x 128 from
+    both, resized one batch at a time; the data handed to the engine stay uint8."""
+    from hwbench import engine
+
+    digits = list("0123456789")
+    _save(tmp_path / "mnist", digits * 2, ["train"] * 10 + ["test"] * 10, 28, 0)
+    _save(tmp_path / "nist128", digits * 2, ["hsf_0"] * 10 + ["hsf_4"] * 10, 128, 1)
+    model_cfg = {"name": "resnet18", "stem": "imagenet", "pretrained": None}
+    model_cfg |= {"in_channels": 1, "input_size": 128, "normalize": "none"}
+    train_cfg = {**TRAIN, "batch_size": 8}
+    seen, real_fit = [], engine.fit
+
+    def spy_fit(model, train, *args, **kwargs):
+        sizes = []
+        model.register_forward_pre_hook(lambda _m, inp: sizes.append(tuple(inp[0].shape[1:])))
+        result = real_fit(model, train, *args, **kwargs)
+        seen.append((train["x"].dtype, tuple(train["x"].shape[1:]), set(sizes)))
+        return result
+
+    monkeypatch.setattr(engine, "fit", spy_fit)
+    task = {"charsets": ["latin_digits"]}
+    source = tr.source_job(
+        tmp_path / "mnist",
+        None,
+        {**task, "dataset": "mnist", "split": {"scheme": "source_split", "test": ["test"]}},
+        model_cfg,
+        train_cfg,
+        0,
+        tmp_path / "source" / "eval.json",
+    )
+    tr.transfer_job(
+        tmp_path / "nist128",
+        None,
+        {**task, "dataset": "nist128", "split": {"scheme": "source_split", "test": ["hsf_4"]}},
+        "frozen",
+        model_cfg,
+        train_cfg,
+        0,
+        tmp_path / "frozen" / "eval.json",
+        source_model=tmp_path / "source" / "model.pt",
+        source_eval=source,
+    )
+    assert seen == [
+        (torch.uint8, (28, 28), {(1, 128, 128)}),
+        (torch.uint8, (128, 128), {(1, 128, 128)}),
+    ]

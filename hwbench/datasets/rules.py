@@ -63,17 +63,56 @@ def all_file_names() -> list[str]:
     return sorted({f.name for s in registry.REGISTRY.values() for f in s.files})
 
 
+def native_datasets(config: dict) -> dict[str, str]:
+    """config ``preprocess.native_size``: processed name -> the raw image dataset it is
+    made from, ink only at the images' own size (docs/preprocess.md)."""
+    return dict((config.get("preprocess") or {}).get("native_size") or {})
+
+
+def raw_dataset(config: dict, dataset: str) -> str:
+    """The data/raw/<name> folder a processed image dataset is made from."""
+    return native_datasets(config).get(dataset, dataset)
+
+
+def preprocess_params(config: dict, dataset: str) -> dict:
+    """What decides a processed image dataset's images (the preprocess rule's params):
+    the EMNIST-style settings, or native size. workers and on_error change no image."""
+    if dataset in native_datasets(config):
+        return {"native": True}
+    return {k: config["preprocess"][k] for k in ("sigma", "border", "rescale")}
+
+
+def check_native_datasets(config: dict, image_datasets) -> None:
+    """ValueError naming ``preprocess.native_size`` when a name clashes with a dataset
+    that has its own processed folder, or its raw dataset is no image dataset."""
+    synth = [n for n, p in (config.get("synth") or {}).items() if isinstance(p, dict)]
+    images = set(image_datasets) | set(synth)
+    for name, raw in native_datasets(config).items():
+        if name in registry.REGISTRY or name in images:
+            raise ValueError(
+                f"config preprocess.native_size.{name}: {name!r} is already a dataset; "
+                "give the native-size variant its own name (e.g. nist128)"
+            )
+        if raw not in images:
+            raise ValueError(
+                f"config preprocess.native_size.{name} = {raw!r} is not a raw image dataset "
+                f"(data/raw/<name>/manifest.csv); image datasets: {sorted(images)}"
+            )
+
+
 def check_dataset_names(config: dict) -> None:
     """ValueError naming config ``datasets`` when it lists a name no rule can build."""
     synth = [n for n, p in (config.get("synth") or {}).items() if isinstance(p, dict)]
     supplied = list(config.get("image_datasets") or [])
-    known = set(registry.REGISTRY) | set(synth) | set(supplied)
+    native = list(native_datasets(config))
+    known = set(registry.REGISTRY) | set(synth) | set(supplied) | set(native)
     unknown = [d for d in config.get("datasets") or [] if d not in known]
     if unknown:
         raise ValueError(
             f"config datasets: {unknown} cannot be built. Each name must be a registered "
             f"real dataset ({', '.join(sorted(registry.REGISTRY))}), a key of `synth` "
-            f"({', '.join(synth) or 'none'}), or a folder you supplied at data/raw/<name>/ "
+            f"({', '.join(synth) or 'none'}), a key of `preprocess.native_size` "
+            f"({', '.join(native) or 'none'}), or a folder you supplied at data/raw/<name>/ "
             "and listed under `image_datasets`."
         )
 
@@ -96,4 +135,5 @@ def prefetch_datasets(config: dict) -> list[str]:
                 walk(value)
 
     walk(config, top=True)
+    named |= {raw_dataset(config, n) for n in named}  # a native-size variant needs its raw data
     return sorted(named & set(fetched_datasets()))

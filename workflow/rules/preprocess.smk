@@ -5,18 +5,24 @@
 # to generator parameters) and those the data rule files add to IMAGE_DATASETS
 # before this file is included. Datasets whose readers write
 # data/processed/<dataset>/ directly (MNIST-like IDX) are not listed, so no two
-# rules can make the same file.
+# rules can make the same file. The keys of config preprocess.native_size are
+# processed variants of a raw image dataset at its own size (ink only, e.g. NIST
+# at 128 px): data/raw/<raw>/manifest.csv -> data/processed/<variant>/.
 import re
 
+from hwbench.datasets import rules as _pprules
+
+_pprules.check_native_datasets(config, IMAGE_DATASETS)
 PREPROCESS_DATASETS = sorted(
     set(IMAGE_DATASETS)
     | {name for name, p in config.get("synth", {}).items() if isinstance(p, dict)}
+    | set(_pprules.native_datasets(config))
 )
 
 
 rule preprocess:
     input:
-        manifest="data/raw/{dataset}/manifest.csv",
+        manifest=lambda w: f"data/raw/{_pprules.raw_dataset(config, w.dataset)}/manifest.csv",
         script=script_path("preprocess.py"),
         code=hw("preprocess.py", "store.py", "logs.py"),
     output:
@@ -36,6 +42,6 @@ rule preprocess:
     params:
         # what decides the images; workers and on_error (read by the script from
         # the config) change no image, so changing them reruns nothing
-        preprocess={k: config["preprocess"][k] for k in ("sigma", "border", "rescale")},
+        preprocess=lambda w: _pprules.preprocess_params(config, w.dataset),
     script:
         "../scripts/preprocess.py"

@@ -22,12 +22,12 @@ with job_log(snakemake.log[0]) as log:
     raw = inputs.get("raw")
     if rule == "lifelong_curriculum":
         parts = job.curriculum_parts(cfg)
-        tasks = job.load_tasks(processed, inputs.split, cfg, device, raw, parts)
+        tasks = job.load_tasks(processed, inputs.split, cfg, raw, parts)
         out_dir = Path(snakemake.output.order).parent
         result = job.run_curriculum(tasks, cfg, out_dir, device)
         log.info("curriculum order: %s", "_".join(result["order"]))
     else:
-        tasks = job.load_tasks(processed, inputs.split, cfg, device, raw)
+        tasks = job.load_tasks(processed, inputs.split, cfg, raw)
         run_dir = Path(snakemake.output.eval).parent
         wildcards = snakemake.wildcards
         seed = int(wildcards.seed)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hwbench import engine
-from hwbench.data import charset_classes, input_options, select, to_model_input
+from hwbench.data import batch_transform, charset_classes, select
 from hwbench.metrics import accuracy
 from hwbench.models import model_from_config
 from hwbench.store import atomic_path, load_processed, read_split
@@ -56,7 +56,7 @@ def load_writer_splits(
 
     Returns the splits and the kept dataset labels (local label i = ``classes[i]``).
     """
-    data = load_processed(processed_dir)
+    data = load_processed(processed_dir, mmap=True)  # only the selected rows are read
     split = read_split(writer_csv)
     missing = [s for s in WRITER_SPLITS if s not in set(split["split"])]
     if missing:
@@ -82,9 +82,9 @@ def load_job_splits(
     return load_writer_splits(Path(images_npy).parent, writer_csv, charsets)
 
 
-def _data(part: SplitArrays, device, model_cfg: Mapping) -> dict[str, torch.Tensor]:
-    x = to_model_input(part.x, device, **input_options(model_cfg))
-    return {"x": x, "y": torch.from_numpy(part.y).to(device)}
+def _data(part: SplitArrays) -> dict[str, torch.Tensor]:
+    """The engine's data dict: the uint8 images (model input one batch at a time)."""
+    return {"x": part.x, "y": torch.from_numpy(part.y)}
 
 
 def train_base(
@@ -108,7 +108,8 @@ def train_base(
     engine.seed_everything(seed)
     cfg = engine.TrainConfig.from_dict(dict(train or {}), seed=seed)
     model = model_from_config(model_cfg, num_classes)
-    data = {name: _data(part, device, model_cfg) for name, part in splits.items()}
+    data = {name: _data(part) for name, part in splits.items()}
+    transform = batch_transform(model_cfg)
     result = engine.fit(
         model,
         data["train"],
@@ -118,11 +119,16 @@ def train_base(
         device=device,
         fingerprint={"model": dict(model_cfg), "num_classes": num_classes},
         restore="best",
+        transform=transform,
     )
     model.eval()
     metrics = {
         f"{name}_acc": accuracy(
-            part["y"].cpu().numpy(), engine.predict(model, part["x"]).argmax(1).cpu().numpy()
+            part["y"].numpy(),
+            engine.predict(model, part["x"], transform=transform, device=device)
+            .argmax(1)
+            .cpu()
+            .numpy(),
         )
         for name, part in data.items()
     }
@@ -165,9 +171,11 @@ def extract_features(
     engine.load_weights(model, weights_file(run_dir))
     model.to(device).eval()
     arrays: dict[str, np.ndarray] = {"classes": np.asarray(classes)}
+    transform = batch_transform(model_cfg)
     for name, part in splits.items():
-        x = to_model_input(part.x, device, **input_options(model_cfg))
-        feats = engine.predict(model.features, x, batch_size)
+        feats = engine.predict(
+            model.features, part.x, batch_size, transform=transform, device=device
+        )
         arrays[f"{name}_features"] = feats.cpu().numpy().astype(np.float32)
         arrays[f"{name}_label"] = part.y
         arrays[f"{name}_index"] = part.index

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from hwbench import continual
-from hwbench.data import class_positions, input_options, select, to_model_input
+from hwbench.data import batch_transform, class_positions, select
 from hwbench.engine import (
     FitResult,
     TrainConfig,
@@ -56,12 +56,14 @@ STATE = "state.pt"
 
 @dataclass
 class Tasks:
-    """Model inputs of the tasks' rows on the device, and each task's rows in them."""
+    """The tasks' images (compact, uint8), the transform that makes them model input
+    one batch at a time, and each task's rows in them."""
 
-    x: torch.Tensor  # float, N x C x S x S, on the device
-    y: torch.Tensor  # int64 class ids 0..C-1, on the device
+    x: torch.Tensor  # uint8 N x H x W images
+    y: torch.Tensor  # int64 class ids 0..C-1
     rows: dict[str, dict[str, np.ndarray]]  # task -> {"train", "test", "heldout"...} -> rows
     classes: list  # the label names behind class ids 0..C-1
+    transform: Callable | None = None  # per batch: x -> model input (None: x is the input)
 
     @property
     def num_classes(self) -> int:
@@ -76,11 +78,17 @@ class Tasks:
         idx = torch.as_tensor(np.sort(idx), device=self.x.device)
         return {"x": self.x[idx], "y": self.y[idx]}
 
+    def predict(self, model, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """``model``'s outputs on stored inputs ``x``, batch by batch on the model's device."""
+        device = next(model.parameters()).device
+        return predict(model, x, batch_size, transform=self.transform, device=device)
+
     def fingerprint(self) -> dict:
         """A content hash of the inputs, labels and every task's rows (engine's hash).
 
         A sequence's state resumes only on this very data: the engine hashes one
-        fit's training rows, but R is evaluated on every task's test rows too.
+        fit's training rows, but R is evaluated on every task's test rows too. The
+        transform's settings come from the job's settings (:func:`run_settings`).
         """
         rows = {
             f"{task}.{part}": torch.from_numpy(np.asarray(r, dtype=np.int64))
@@ -186,42 +194,33 @@ def read_raw_images(
     return out
 
 
-def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
-    """The central ``size`` x ``size`` window of N x C x H x W inputs."""
-    if not size:
-        return x
-    h, w = x.shape[-2:]
-    if size > min(h, w):
-        raise ValueError(
-            f"model.input_size={size} is larger than the {h}x{w} images to crop it from; "
-            "raise lifelong.input.resize"
-        )
-    top, left = (h - size) // 2, (w - size) // 2
-    return x[..., top : top + size, left : left + size].contiguous()
-
-
 def load_tasks(
     processed_dir: str | os.PathLike,
     split_csv: str | os.PathLike,
     cfg: Mapping,
-    device: torch.device,
     raw_manifest: str | os.PathLike | None = None,
     parts: Mapping[str, Sequence[str]] | None = None,
 ) -> Tasks:
-    """The tasks' rows as model inputs on ``device``, and each writer's rows in them.
+    """The tasks' rows as uint8 images, their per-batch transform, each writer's rows.
 
     ``cfg`` is the ``lifelong`` config section (keys ``writers``, ``labels``,
     ``input``, ``model``, ``train_splits``, ``test_split``). Only the tasks' rows
-    are loaded. Images are resized to ``input.resize`` and centre-cropped to
-    ``model.input_size`` (the paper: 256, then 224), or resized straight to
-    ``model.input_size`` when ``resize`` is null. ``parts`` defaults to ``train``
-    (the training splits) and ``test``.
+    are loaded. The transform resizes images to ``input.resize`` and centre-crops
+    them to ``model.input_size`` (the paper: 256, then 224), or resizes straight to
+    ``model.input_size`` when ``resize`` is null; raw images are read at
+    ``resize`` already. ``parts`` defaults to ``train`` (the training splits) and
+    ``test``. The images stay in host memory; the engine moves them (or each batch)
+    to the training device.
     """
     where = str(processed_dir)
-    opts = input_options(cfg["model"])
-    side, resize = opts.pop("size"), cfg["input"].get("resize")
+    side, resize = cfg["model"].get("input_size"), cfg["input"].get("resize")
     if resize and not side:
         raise ValueError("lifelong.input.resize needs lifelong.model.input_size (the crop)")
+    if resize and side > resize:
+        raise ValueError(
+            f"model.input_size={side} is larger than the {resize}x{resize} images to crop it "
+            "from; raise lifelong.input.resize"
+        )
     if parts is None:
         parts = {"train": cfg["train_splits"], "test": [cfg["test_split"]]}
     data = load_processed(processed_dir, mmap=True)
@@ -234,14 +233,13 @@ def load_tasks(
         if raw_manifest is None:
             raise ValueError("lifelong.input.source: raw needs the raw manifest.csv")
         images = read_raw_images(raw_manifest, resize or side or 28, data.meta, index)
-        size = None
+        size = None  # read at their size already
     else:
         images, size = data.images[index], resize or side
-    x = to_model_input(torch.from_numpy(np.ascontiguousarray(images)), device, size=size, **opts)
-    x = center_crop(x, side if resize else None)
+    transform = batch_transform(cfg["model"], size=size, crop=side if resize else None)
+    x = torch.from_numpy(np.ascontiguousarray(images))
     y = class_positions(data.meta.iloc[index], classes, where)
-    y = torch.tensor(y, dtype=torch.long, device=device)
-    return Tasks(x=x, y=y, rows=rows, classes=classes)
+    return Tasks(x=x, y=torch.from_numpy(y), rows=rows, classes=classes, transform=transform)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -263,7 +261,7 @@ def task_accuracies(model, tasks: Tasks, which: str = "test", batch_size: int = 
     model.eval()
     rows = [tasks.rows[name][which] for name in tasks.rows]
     idx = torch.as_tensor(np.concatenate(rows), device=tasks.x.device)
-    pred = predictions(predict(model, tasks.x[idx], batch_size))
+    pred = predictions(tasks.predict(model, tasks.x[idx], batch_size))
     truth = tasks.y[idx].cpu().numpy()
     model.train(was_training)
     out, start = {}, 0
@@ -281,6 +279,16 @@ def _epoch_eval(tasks: Tasks):
         return {**{f"test_acc_{k}": v for k, v in accs.items()}, "test_acc_mean": _mean(accs)}
 
     return eval_fn
+
+
+def _on_device(transform: Callable | None, device: torch.device) -> Callable:
+    """A chunk of stored inputs -> model input on ``device`` (the Fisher's chunks)."""
+
+    def apply(x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device, non_blocking=True)
+        return transform(x) if transform is not None else x
+
+    return apply
 
 
 def _mean(values: Mapping[str, float]) -> float:
@@ -392,6 +400,7 @@ def run_sequence(
             eval_fn=_epoch_eval(tasks),
             device=device,
             fingerprint={"sequence": fingerprint, "task": k},
+            transform=tasks.transform,
         )
         R.append(task_accuracies(model, tasks))
         log.info("R row %d (after %s): %s", k, name, R[-1])
@@ -400,7 +409,8 @@ def run_sequence(
             fisher = continual.fisher_diagonal(
                 model,
                 part["x"],
-                part["y"],
+                part["y"].to(device),
+                transform=_on_device(tasks.transform, device),
                 chunk_size=cfg["ewc"].get("chunk_size", 16),
                 per_sample=cfg["ewc"].get("fisher", "sample") == "sample",
             )
@@ -487,6 +497,7 @@ def run_multitask(
         eval_fn=_epoch_eval(tasks),
         device=device,
         fingerprint={"settings": run_settings(cfg), "test": tasks.fingerprint()},
+        transform=tasks.transform,
     )
     final = task_accuracies(model, tasks)
     curves = pd.read_csv(run_dir / "metrics.csv")
@@ -528,11 +539,12 @@ def run_curriculum(
             task_dir,
             device=device,
             fingerprint={"settings": run_settings(cfg)},
+            transform=tasks.transform,
         )
         held = tasks.part(name, "heldout")
         model.eval()
-        logits = predict(model, held["x"])
-        loss = float(torch.nn.functional.cross_entropy(logits, held["y"]))
+        logits = tasks.predict(model, held["x"])
+        loss = float(torch.nn.functional.cross_entropy(logits, held["y"].to(logits.device)))
         scores[name] = {"acc": accuracy(held["y"], predictions(logits)), "loss": loss}
         fits[name] = {"wall_s": result.wall_s, "epochs_run": len(result.history)}
         log.info("curriculum: %s scores %s", name, scores[name])

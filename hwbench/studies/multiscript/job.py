@@ -344,7 +344,7 @@ def train_job(
     ``metrics`` hold per-script ``accuracy`` in [0, 1] (what Table 4 reports).
     """
     from hwbench import engine
-    from hwbench.data import input_options, to_model_input
+    from hwbench.data import batch_transform
 
     if select not in ("best", "last"):
         raise ValueError(f"multiscript.select must be 'best' or 'last', got {select!r}")
@@ -352,11 +352,9 @@ def train_job(
     eval_path = Path(eval_path)
     device = engine.pick_device() if device is None else torch.device(device)
     splits = load_job_data(group, method, sources, paths)
-    prep = input_options(model_cfg)
-    data = {
-        name: {"x": to_model_input(part.x, device, **prep), "y": part.y.to(device)}
-        for name, part in splits.items()
-    }
+    # uint8 images stay the stored input; each batch becomes model input on the device
+    transform = batch_transform(model_cfg)
+    data = {name: {"x": part.x, "y": part.y} for name, part in splits.items()}
     config = engine.TrainConfig.from_dict(train, seed=seed)
     engine.seed_everything(seed)
     model = build(group, method, model_cfg)
@@ -377,9 +375,17 @@ def train_job(
             "method_params": dict(method_params),
         },
         restore=select,
+        transform=transform,
     )
     model.eval()
-    outputs = engine.predict(model, data["test"]["x"], config.eval_batch_size, config.amp)
+    outputs = engine.predict(
+        model,
+        data["test"]["x"],
+        config.eval_batch_size,
+        config.amp,
+        transform=transform,
+        device=device,
+    )
     metrics = test_metrics(group, method, splits, outputs)
     tested = select == "best" and result.best_epoch is not None
     metrics.update(

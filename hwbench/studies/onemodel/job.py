@@ -27,7 +27,7 @@ from hwbench.models import build_model
 from hwbench.retrieval import qbe_map, qbs_map
 from hwbench.studies.onemodel.labels import Vocabulary, build_vocabulary
 from hwbench.studies.onemodel.phoc import cosine_similarity
-from hwbench.studies.onemodel.sensory import images_to_canvas, standardize
+from hwbench.studies.onemodel.sensory import CanvasTransform, ImageBlock
 from hwbench.studies.onemodel.spec import Task, parse_tasks
 
 log = logging.getLogger("hwbench.onemodel")
@@ -212,15 +212,31 @@ def build_run_vocabulary(spec: RunSpec, splits: Mapping[str, Mapping[str, TaskDa
 
 
 def assemble(
-    spec: RunSpec, vocab: Vocabulary, splits: Mapping[str, Mapping[str, TaskData]], split: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Canvases (float, 0..1) and vocabulary entries of every task's ``split``, stacked."""
-    xs, ys = [], []
-    for task in spec.tasks:
-        part = splits[task.name][split]
-        xs.append(images_to_canvas(torch.from_numpy(part.images), spec.canvas, task.scale_height))
-        ys.append(torch.from_numpy(vocab.index(task.name, part.words)))
-    return torch.cat(xs).div_(255.0), torch.cat(ys)
+    spec: RunSpec, vocab: Vocabulary, splits: Mapping[str, Mapping[str, TaskData]]
+) -> tuple[CanvasTransform, dict[str, dict[str, torch.Tensor]]]:
+    """The canvas transform over every task's uint8 images, and each set's data.
+
+    A set's ``x`` holds row ids into the transform's image blocks (task after task,
+    as the tasks are listed), ``y`` the vocabulary entries. The canvases are built
+    one batch at a time (:class:`~.sensory.CanvasTransform`), never all at once.
+    """
+    blocks, parts = [], {}
+    for s in splits[spec.tasks[0].name]:  # the sets, train first
+        for task in spec.tasks:
+            part = splits[task.name][s]
+            images = torch.from_numpy(part.images)
+            blocks.append(ImageBlock(f"{task.name}/{s}", images, task.scale_height))
+            entries = torch.from_numpy(vocab.index(task.name, part.words))
+            parts.setdefault(s, []).append((len(blocks) - 1, entries))
+    transform = CanvasTransform(spec.canvas, blocks)
+    sets = {
+        s: {
+            "x": torch.cat([transform.ids(k) for k, _ in chunks]),
+            "y": torch.cat([y for _, y in chunks]),
+        }
+        for s, chunks in parts.items()
+    }
+    return transform, sets
 
 
 def vocabulary_record(vocab: Vocabulary) -> dict:
@@ -267,9 +283,11 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         vocab.prime,
         vocab.collisions(),
     )
-    data = {s: assemble(spec, vocab, splits, s) for s in sets_of}
-    mean, std = float(data["train"][0].mean()), float(data["train"][0].std())
-    sets = {s: {"x": standardize(x, mean, std), "y": y} for s, (x, y) in data.items()}
+    device = pick_device()
+    transform, sets = assemble(spec, vocab, splits)
+    # standardised with the training canvases' statistics, streamed over the train rows
+    transform.fit_statistics(sets["train"]["x"], device)
+    log.info("training canvases: mean %.6g, std %.6g", transform.mean, transform.std)
 
     seed_everything(spec.seed)
     channels, height, width = spec.canvas
@@ -278,7 +296,6 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
     )
     config = TrainConfig.from_dict(spec.train, seed=spec.seed)
     evaluator = Evaluator(vocab, spec.tasks)
-    device = pick_device()
     result = fit(
         model,
         sets["train"],
@@ -289,9 +306,17 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         metrics_fn=lambda outputs, d: {"acc": evaluator.within_task_accuracy(outputs, d["y"])},
         device=device,
         fingerprint=dict(params),
+        transform=transform,
     )
     model.eval()
-    logits = predict(model, sets["test"]["x"].to(device), config.eval_batch_size, config.amp)
+    logits = predict(
+        model,
+        sets["test"]["x"],
+        config.eval_batch_size,
+        config.amp,
+        transform=transform,
+        device=device,
+    )
     return write_result(
         eval_path,
         result,
@@ -302,5 +327,5 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         seed=spec.seed,
         tasks=[t.name for t in spec.tasks],
         vocabulary=vocabulary_record(vocab),
-        n={s: len(y) for s, (_, y) in data.items()},
+        n={s: len(d["y"]) for s, d in sets.items()},
     )

@@ -6,13 +6,19 @@ the canvas height with their aspect ratio kept and zero-padded, speech becomes a
 STFT spectrogram, text a matrix of per-word embeddings, both zero-padded. The
 embedded default uses a small canvas (1 x 32 x 64) for the CPU budget.
 
-Everything works on whole tensors at once (no per-sample Python).
+Everything works on whole batches at once (no per-sample Python). A job never
+holds every canvas: :class:`CanvasTransform` keeps each task's uint8 images and
+builds one batch's canvases at a time, on the batch's device.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -58,7 +64,7 @@ def images_to_canvas(
     if (new_h, new_w) != tuple(x.shape[2:]):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True)
     x = x.expand(-1, channels, -1, -1)
-    out = torch.zeros((len(x), channels, height, width), dtype=torch.float32)
+    out = torch.zeros((len(x), channels, height, width), dtype=torch.float32, device=x.device)
     out[:, :, :new_h, :new_w] = x
     return out
 
@@ -83,7 +89,7 @@ def pad_to_canvas(maps: torch.Tensor, canvas: Sequence[int]) -> torch.Tensor:
     channels, height, width = check_canvas(canvas)
     if maps.ndim != 3:
         raise ValueError(f"maps must be N x H x W, got {tuple(maps.shape)}")
-    out = torch.zeros((len(maps), channels, height, width), dtype=torch.float32)
+    out = torch.zeros((len(maps), channels, height, width), dtype=torch.float32, device=maps.device)
     h, w = min(height, maps.shape[1]), min(width, maps.shape[2])
     out[:, :, :h, :w] = maps[:, None, :h, :w].float()
     return out
@@ -92,3 +98,123 @@ def pad_to_canvas(maps: torch.Tensor, canvas: Sequence[int]) -> torch.Tensor:
 def standardize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
     """Zero mean and unit variance with statistics taken from the training canvases."""
     return (x - mean) / max(float(std), 1e-8)
+
+
+@dataclass
+class ImageBlock:
+    """One task's images of one set, uint8 (N x H x W or N x C x H x W), host memory."""
+
+    name: str  # e.g. "latin/train", for messages and the transform's repr
+    images: torch.Tensor
+    scale_height: int | None = None  # rows the images are scaled to on the canvas
+
+    def digest(self) -> str:
+        data = self.images.contiguous().numpy()
+        return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+class CanvasTransform:
+    """Row ids -> standardised canvases (float32 N x C x H x W), one batch at a time.
+
+    The stored input of a OneModel job is a row id per sample: blocks of uint8 images
+    (:class:`ImageBlock`, one per task and set) laid end to end, block ``k`` holding
+    ids ``offsets[k]`` to ``offsets[k + 1] - 1``. A batch's rows are grouped by block,
+    each group scaled onto the canvas with its task's scale height
+    (:func:`images_to_canvas`), divided by 255 and standardised with ``mean`` and
+    ``std`` (:meth:`fit_statistics`: computed once on the training rows). Canvases
+    are built on the device the ids are on. The repr names the canvas, the
+    statistics and every block's shape, scale and content hash (the engine's
+    checkpoint fingerprint records it).
+    """
+
+    def __init__(self, canvas: Sequence[int], blocks: Sequence[ImageBlock]):
+        self.canvas = check_canvas(canvas)
+        self.blocks = list(blocks)
+        for block in self.blocks:
+            _check_block(block, self.canvas[0])
+        sizes = [len(b.images) for b in self.blocks]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self._ends = torch.as_tensor(self.offsets[1:])
+        self._digests = [b.digest() for b in self.blocks]
+        self.mean, self.std = 0.0, 1.0
+
+    def ids(self, k: int) -> torch.Tensor:
+        """The row ids of block ``k`` (int64)."""
+        return torch.arange(int(self.offsets[k]), int(self.offsets[k + 1]))
+
+    def __repr__(self) -> str:
+        blocks = ", ".join(
+            f"{b.name}:{'x'.join(map(str, b.images.shape))}@{b.scale_height}#{digest}"
+            for b, digest in zip(self.blocks, self._digests, strict=True)
+        )
+        return (
+            f"CanvasTransform(canvas={list(self.canvas)}, mean={self.mean!r}, "
+            f"std={self.std!r}, blocks=[{blocks}])"
+        )
+
+    def canvases(self, ids: torch.Tensor) -> torch.Tensor:
+        """The canvases of rows ``ids`` in 0..1, before standardisation."""
+        device = ids.device
+        ids = ids.cpu().long()
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= int(self.offsets[-1])):
+            raise ValueError(f"row ids outside 0..{int(self.offsets[-1]) - 1}")
+        block = torch.searchsorted(self._ends, ids, right=True)
+        out = None
+        for k in block.unique().tolist():
+            where = (block == k).nonzero().squeeze(1)
+            images = self.blocks[k].images[ids[where] - int(self.offsets[k])]
+            canvas = images_to_canvas(
+                images.to(device, non_blocking=True), self.canvas, self.blocks[k].scale_height
+            )
+            if len(where) == len(ids):  # a batch of one block: no scatter
+                out = canvas
+                break
+            if out is None:
+                out = torch.empty((len(ids), *self.canvas), device=device)
+            out[where.to(device)] = canvas
+        if out is None:
+            out = torch.empty((0, *self.canvas), device=device)
+        return out.div_(255.0)
+
+    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+        return standardize(self.canvases(ids), self.mean, self.std)
+
+    def fit_statistics(
+        self, ids: torch.Tensor, device: torch.device | str = "cpu", max_values: int = 2**24
+    ) -> CanvasTransform:
+        """Take ``mean`` and ``std`` from the canvases of rows ``ids`` (the training set).
+
+        Streams over the rows, never more than ``max_values`` canvas values at once,
+        merging per-chunk moments in float64 (Chan et al.); the sample standard
+        deviation (n - 1), as ``torch.std``. Both are rounded to float32, the
+        precision of the canvases. Returns ``self``.
+        """
+        if not len(ids):
+            raise ValueError("no training rows to take the canvas statistics from")
+        rows = max(1, max_values // math.prod(self.canvas))
+        n, mean, m2 = 0, 0.0, 0.0
+        for start in range(0, len(ids), rows):
+            chunk = self.canvases(ids[start : start + rows].to(device)).double()
+            k, chunk_mean = chunk.numel(), float(chunk.mean())
+            chunk_m2 = float((chunk - chunk_mean).square_().sum())
+            delta, total = chunk_mean - mean, n + k
+            mean += delta * k / total
+            m2 += chunk_m2 + delta * delta * n * k / total
+            n = total
+        std = math.sqrt(m2 / max(n - 1, 1))
+        self.mean, self.std = float(np.float32(mean)), float(np.float32(std))
+        return self
+
+
+def _check_block(block: ImageBlock, channels: int) -> None:
+    images = block.images
+    if images.dtype != torch.uint8 or images.ndim not in (3, 4):
+        raise ValueError(
+            f"{block.name}: images must be uint8 N x H x W or N x C x H x W, "
+            f"got {images.dtype} {tuple(images.shape)}"
+        )
+    if images.ndim == 4 and images.shape[1] not in (1, channels):
+        raise ValueError(
+            f"{block.name}: {images.shape[1]}-channel images do not fit a "
+            f"{channels}-channel canvas (onemodel.canvas)"
+        )

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from hwbench import engine
-from hwbench.data import charset_classes, input_options, select, split_of_rows, to_model_input
+from hwbench.data import batch_transform, charset_classes, select, split_of_rows
 from hwbench.store import Processed, load_processed, read_split
 from hwbench.studies.transfer.spec import (
     CLASS_ACC,
@@ -269,9 +269,8 @@ def train_run(
         "init": engine.data_fingerprint({"weights": dict(model.state_dict())}),
     }
     device = engine.pick_device() if device is None else torch.device(device)
-    options = input_options(model_cfg)
-    train = {"x": to_model_input(data.x_train, device, **options), "y": data.y_train}
-    test = {"x": to_model_input(data.x_test, device, **options), "y": data.y_test}
+    train = {"x": data.x_train, "y": data.y_train}  # uint8: model input one batch at a time
+    test = {"x": data.x_test, "y": data.y_test}
     result = engine.fit(
         model,
         train,
@@ -282,6 +281,7 @@ def train_run(
         device=device,
         fingerprint=fingerprint,
         restore="last",  # transfers start from the source's final weights (model.pt)
+        transform=batch_transform(model_cfg),
     )
     metrics = {
         "classes": list(data.classes),

@@ -158,5 +158,18 @@ def normalize_word_files(
         images[start:end] = chunk
     if failed:
         log.warning("skipped %d unreadable image(s)", len(failed))
-        images = np.delete(images, failed, axis=0)
+        images = _compact(images, failed)
     return images, failed
+
+
+def _compact(images: np.ndarray, failed: list[int]) -> np.ndarray:
+    """``images`` without the rows ``failed``, moved up in place: a dataset of several GB
+    is not copied (np.delete would hold it twice)."""
+    drop = set(failed)
+    kept = 0
+    for i in range(len(images)):
+        if i not in drop:
+            if i != kept:
+                images[kept] = images[i]
+            kept += 1
+    return images[:kept]

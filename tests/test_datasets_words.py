@@ -89,7 +89,7 @@ def test_iam_reader_labels_writers_partition(tmp_path):
     # each ink box (plus its 2 px crop margin) is scaled to 16 rows, aspect kept
     for img, (_, _, _, w, h) in zip(images, kept, strict=True):
         cols = np.flatnonzero(img.any(axis=0))
-        expected_w, expected_h = fit_width(h + 4, w + 4, 16, 64)
+        expected_h, expected_w = fit_width(h + 4, w + 4, 16, 64)
         assert cols.max() + 1 == pytest.approx(expected_w, abs=1)
         assert np.flatnonzero(img.any(axis=1)).max() + 1 <= expected_h
         assert set(np.unique(img)) <= {0, 255}  # binarised
@@ -138,6 +138,7 @@ def test_iam_malformed_record_names_file_and_line(tmp_path):
 
 def test_iam_corrupt_image_stops_or_is_skipped(tmp_path):
     root = make_iam(tmp_path / "iam")
+    whole, whole_meta = read_iam({}, tmp_path, {"local_copy": str(root), **SMALL})
     bad = root / "words/b02/b02-010/b02-010-00-01.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     with pytest.raises(PreprocessError, match=r"b02-010-00-01\.png.*data\.iam\.on_error: skip"):
@@ -147,6 +148,8 @@ def test_iam_corrupt_image_stops_or_is_skipped(tmp_path):
     assert "b02-010-00-01" not in meta["item"].tolist()
     assert "c03-020x-00-01" not in meta["item"].tolist()
     assert len(images) == len(meta) == 6
+    kept = whole_meta["item"].isin(meta["item"]).to_numpy()
+    np.testing.assert_array_equal(images, whole[kept])  # rows moved up, still aligned
 
 
 # --- IFN/ENIT fixture: set_x/tru/*.tru (Windows-1256) and set_x/tif/*.tif ---
@@ -236,14 +239,19 @@ def test_word_datasets_are_registered_as_manual_arrays():
 
 
 def test_normalize_word_keeps_aspect_and_pads():
-    img = word_image(100, 20, margin=0)
-    out = normalize_word(img, height=10, max_width=80, crop=False)
-    assert out.shape == (10, 80)
-    assert np.flatnonzero(out.any(axis=0)).max() + 1 == 50  # 100 x 20 -> 50 x 10
+    def band(width):  # ink across the whole width, one row of paper above and below
+        img = np.full((22, width), 255, np.uint8)
+        img[1:21] = 0
+        return img
+
+    out = normalize_word(band(100), height=11, max_width=80, crop=False)
+    assert out.shape == (11, 80)
+    assert np.flatnonzero(out.any(axis=0)).max() + 1 == 50  # 100 x 22 -> 50 x 11
     assert not out[:, 50:].any()
-    wide = normalize_word(word_image(400, 20, margin=0), height=10, max_width=80, crop=False)
-    assert np.flatnonzero(wide.any(axis=0)).max() + 1 == 80  # shrunk to fit the width
-    assert np.flatnonzero(wide.any(axis=1)).max() + 1 == 4  # 400 x 20 -> 80 x 4
+    wide = normalize_word(band(400), height=11, max_width=80, crop=False)
+    assert np.flatnonzero(wide.any(axis=0)).max() + 1 == 80  # shrunk to fit the width:
+    assert np.flatnonzero(wide.any(axis=1)).max() + 1 <= 4  # 400 x 22 -> 80 x 4
+    assert fit_width(22, 400, 11, 80) == (4, 80) and fit_width(22, 100, 11, 80) == (11, 50)
 
 
 def test_normalize_word_grey_without_binarize():

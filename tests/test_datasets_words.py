@@ -90,7 +90,9 @@ def test_iam_reader_labels_writers_partition(tmp_path):
     for img, (_, _, _, w, h) in zip(images, kept, strict=True):
         cols = np.flatnonzero(img.any(axis=0))
         expected_h, expected_w = fit_width(h + 4, w + 4, 16, 64)
-        assert cols.max() + 1 == pytest.approx(expected_w, abs=1)
+        # the ink ends where its right edge (2 px of paper before the crop's end) lands
+        assert cols.max() + 1 == pytest.approx((w + 2) * expected_w / (w + 4), abs=1)
+        assert not img[:, expected_w:].any()
         assert np.flatnonzero(img.any(axis=1)).max() + 1 <= expected_h
         assert set(np.unique(img)) <= {0, 255}  # binarised
 

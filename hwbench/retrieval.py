@@ -8,6 +8,9 @@ average precision (AP); mAP is the mean over queries.
   is dropped from its own ranking, as PHOCNet does; the OneModel authors' code keeps
   it, which adds a free hit at rank 1). A query with no other relevant sample is
   skipped, since its AP is undefined.
+- Stop words (IAM's protocol) are never queries but stay in every ranking:
+  ``qbe_map(may_query=...)``; for QbS the caller leaves them out of the query list
+  (:mod:`hwbench.stopwords`).
 - Query by String (QbS): every unique label in the test set is a query once; its
   embedding (e.g. the PHOC of the string) ranks all test samples.
 
@@ -82,14 +85,27 @@ def _rank_and_score(
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
-def qbe_map(embeddings: torch.Tensor | np.ndarray, labels: Sequence) -> RetrievalResult:
-    """Query-by-Example mAP: each sample with a repeated label queries the others."""
+def qbe_map(
+    embeddings: torch.Tensor | np.ndarray,
+    labels: Sequence,
+    may_query: Sequence[bool] | np.ndarray | None = None,
+) -> RetrievalResult:
+    """Query-by-Example mAP: each sample with a repeated label queries the others.
+
+    ``may_query`` (one flag per sample) keeps samples from being queries (e.g. stop
+    words, IAM's protocol) while they stay in every ranking.
+    """
     emb = torch.as_tensor(np.asarray(embeddings), dtype=torch.float64)
     codes = torch.as_tensor(_codes(labels))
     if len(codes) != len(emb):
         raise ValueError(f"{len(emb)} embeddings but {len(codes)} labels")
     counts = torch.bincount(codes) if len(codes) else torch.zeros(0, dtype=torch.long)
-    query_idx = torch.nonzero(counts[codes] >= 2).flatten() if len(codes) else codes
+    eligible = counts[codes] >= 2 if len(codes) else codes.bool()
+    if may_query is not None:
+        if len(may_query) != len(codes):
+            raise ValueError(f"{len(may_query)} query flags but {len(codes)} labels")
+        eligible &= torch.as_tensor(np.asarray(may_query, dtype=bool))
+    query_idx = torch.nonzero(eligible).flatten()
     ap = _rank_and_score(emb[query_idx], codes[query_idx], emb, codes, exclude=query_idx)
     return RetrievalResult(float(ap.mean()) if len(ap) else float("nan"), ap.numpy(), len(ap))
 

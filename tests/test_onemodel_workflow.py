@@ -73,6 +73,7 @@ def test_onemodel_report_and_reruns(workdir):
     prov = json.loads((workdir / "reports/onemodel.json").read_text())
     assert prov["config"]["onemodel"]["discriminator"] == "djb2" and prov["wall_s"]
     assert (workdir / "reports/onemodel_loss.png").stat().st_size > 0
+    assert (workdir / "reports/onemodel_fig5.png").stat().st_size > 0
     record = json.loads((workdir / "results/onemodel/joint_djb2/seed0/eval.json").read_text())
     assert record["vocabulary"]["prime"] == 23  # first prime above 20 classes
     assert record["run"] == "joint_djb2" and record["fit"]["epochs_run"] == 1

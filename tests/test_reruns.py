@@ -362,7 +362,12 @@ REPORT_FILES = {
         "transfer_per_class.png",
     ],
     "lifelong": ["lifelong.html", "lifelong_R.png", "lifelong_curves.png"],
-    "onemodel": ["onemodel.html", "onemodel_collisions.csv", "onemodel_loss.png"],
+    "onemodel": [
+        "onemodel.html",
+        "onemodel_collisions.csv",
+        "onemodel_fig5.png",
+        "onemodel_loss.png",
+    ],
     "adaptation": [
         "adaptation.html",
         "adaptation_base.html",

@@ -87,14 +87,19 @@ def build_arrays(
     spec: registry.DatasetSpec | None = None,
     limits: extract.Limits | None = None,
 ):
-    """Read a 28x28 dataset from its verified files and save it in the processed format.
+    """Read a dataset straight into the processed format: a 28x28 one from its verified
+    files, or a manual one (IAM, IFN/ENIT word images) from the user's copy.
 
     ``limits``: how much its archives may unpack to (config ``data.extract``).
     """
     spec = spec or registry.get(dataset)
-    files = files_from_records(records, Path(raw_root) / dataset)
+    raw = Path(raw_root) / dataset
+    files = files_from_records(records, raw)
     with extract.limits(limits or extract.Limits()):
-        images, meta = _reader(spec)(files, options or {})
+        if spec.manual:  # no fetched files: the reader reads the user's copy (or ``raw``)
+            images, meta = _reader(spec)(files, raw, options or {})
+        else:
+            images, meta = _reader(spec)(files, options or {})
     save_processed(out_folder, images, meta)
     log.info("%s: wrote %d images to %s", dataset, len(images), out_folder)
     return images, meta

@@ -437,6 +437,44 @@ IMDB = DatasetSpec(
     notes="Processed as word-embedding images (embedding x word position); see imdb.py.",
 )
 
+IAM = DatasetSpec(
+    name="iam",
+    title="IAM Handwriting Database 3.0, segmented word images (OneModel study)",
+    citation=(
+        "U.-V. Marti and H. Bunke. The IAM-database: an English sentence database for offline "
+        "handwriting recognition. IJDAR 5:39-46, 2002."
+    ),
+    licence=(
+        "Free for non-commercial research after registration at "
+        "https://fki.tic.heia-fr.ch/databases/iam-handwriting-database (no anonymous download): "
+        "supply words.tgz, ascii.tgz and largeWriterIndependentTextLineRecognitionTask.zip "
+        "unpacked, as the docs describe."
+    ),
+    homepage="https://fki.tic.heia-fr.ch/databases/iam-handwriting-database",
+    route="arrays",
+    reader="words:read_iam",
+    manual=True,
+    notes="Word images height-normalised to data.iam.height x max_width (hwbench.wordimages).",
+)
+
+IFN_ENIT = DatasetSpec(
+    name="ifn_enit",
+    title="IFN/ENIT handwritten Arabic town names, sets a-e (OneModel study)",
+    citation=(
+        "M. Pechwitz, S. S. Maddouri, V. Maergner, N. Ellouze, H. Amiri. IFN/ENIT - database of "
+        "handwritten Arabic words. CIFED 2002, pp. 129-136."
+    ),
+    licence=(
+        "Free for non-commercial research after registration at http://www.ifnenit.com/ "
+        "(no anonymous download): supply the unpacked sets as the docs describe."
+    ),
+    homepage="http://www.ifnenit.com/",
+    route="arrays",
+    reader="words:read_ifn_enit",
+    manual=True,
+    notes="Word images height-normalised to data.ifn_enit.height x max_width.",
+)
+
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
@@ -451,6 +489,8 @@ REGISTRY: dict[str, DatasetSpec] = {
         CIFAR100,
         SPEECH_COMMANDS,
         IMDB,
+        IAM,
+        IFN_ENIT,
     )
 }
 ARRAY_DATASETS = [n for n, s in REGISTRY.items() if s.route == "arrays"]

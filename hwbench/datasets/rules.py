@@ -28,6 +28,8 @@ READER_CODE = {
     "cifar100": ("datasets/cifar.py", "datasets/safe_pickle.py"),
     "speech_commands": ("datasets/speech.py",),
     "imdb": ("datasets/imdb.py",),
+    "iam": ("datasets/words.py", "datasets/manual.py", "wordimages.py", "preprocess.py"),
+    "ifn_enit": ("datasets/words.py", "datasets/manual.py", "wordimages.py", "preprocess.py"),
 }
 
 

@@ -56,6 +56,11 @@ rule onemodel_report:
             caption="../report/onemodel/loss.rst",
             category="onemodel",
         ),
+        fig5=report(
+            "reports/onemodel_fig5.png",
+            caption="../report/onemodel/fig5.rst",
+            category="onemodel",
+        ),
     log:
         "logs/onemodel/report.log",
     benchmark:

@@ -27,5 +27,7 @@ with job_log(snakemake.log[0]) as log:
     prov["collisions"] = collisions.to_dict(orient="records")
     write_csv(snakemake.output.collisions, collisions)
     hwreport.save_figure(report.loss_figure(histories), snakemake.output.figure)
+    fig5 = report.fig5_points(snakemake.params.config["phoc_levels"])
+    hwreport.save_figure(report.fig5_figure(fig5), snakemake.output.fig5)
     hwreport.write_report(table, snakemake.output.csv, prov)
     log.info("reports/onemodel:\n%s\ncollisions:\n%s", table.to_string(), collisions.to_string())

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwbench import charsets
+from hwbench import charsets, stopwords
 from hwbench.data import charset_classes, select
 from hwbench.engine import TrainConfig, fit, pick_device, predict, seed_everything, write_result
 from hwbench.models import build_model
@@ -166,8 +166,14 @@ class Evaluator:
 
     def _spotting(self, task: Task, probs: torch.Tensor, entries: torch.Tensor) -> dict:
         strings = [self.vocab.strings[k] for k in entries.tolist()]
-        qbe = qbe_map(probs, strings)
-        queries = sorted(set(entries.tolist()))
+        stop = stopwords.load(task.query_stop_words) if task.query_stop_words else None
+        may_query = [stopwords.is_query(self.vocab.words[k], stop) for k in entries.tolist()]
+        qbe = qbe_map(probs, strings, may_query)
+        queries = [
+            k
+            for k in sorted(set(entries.tolist()))
+            if stopwords.is_query(self.vocab.words[k], stop)
+        ]
         qbs = qbs_map(
             probs, strings, [self.vocab.strings[k] for k in queries], self.vocab.phocs[queries]
         )

@@ -223,3 +223,68 @@ def loss_figure(histories: Mapping[str, pd.DataFrame]):
 def job_devices(records: Sequence[Mapping]) -> dict[str, str]:
     """``<run>/seed<k>`` -> the device the job trained on (for the provenance sidecar)."""
     return {f"{r['run']}/seed{r['seed']}": r["fit"]["device"] for r in records}
+
+
+# --- the paper's Fig. 5: hashing separates the tasks' words ---------------------------
+
+FIG5_TASKS = ("speech", "vision", "language")  # red, green, blue in the paper
+FIG5_COLOURS = {"speech": "tab:red", "vision": "tab:green", "language": "tab:blue"}
+FIG5_WORDS = ("pay", "way", "say")
+
+
+def fig5_points(levels: Sequence[int], stop_word_list: str = "nltk_english") -> pd.DataFrame:
+    """2-D PCA of the label PHOCs of the paper's Fig. 5 vocabulary, plain and hashed.
+
+    The vocabulary is the English stop words and "pay", "way", "say", each word in
+    the three tasks speech, vision and language (Sec. 5). One row per (method, task,
+    word): ``method`` none (the plain word: identical strings in the three tasks,
+    which collide) or djb2 (word || DJB2(word || task) mod 1000003, the figure's
+    modulus), the label string, and its PCA coordinates ``pc1``, ``pc2``, fitted
+    per method. The paper embeds the strings with chars2vec; here the embedding is
+    the PHOC the model's output layer learns.
+    """
+    from sklearn.decomposition import PCA
+
+    from hwbench import stopwords
+
+    words = sorted(stopwords.load(stop_word_list)) + list(FIG5_WORDS)
+    rows = []
+    for method in ("none", "djb2"):
+        vocab = build_vocabulary({t: words for t in FIG5_TASKS}, levels, method, PAPER_FIG5_PRIME)
+        coords = PCA(n_components=2, random_state=0).fit_transform(vocab.phocs)
+        counts = pd.Series(vocab.strings).value_counts()
+        for k, (x, y) in enumerate(coords):
+            rows.append(
+                {
+                    "method": method,
+                    "task": vocab.tasks_of[k],
+                    "word": vocab.words[k],
+                    "label": vocab.strings[k],
+                    "collides": bool(counts[vocab.strings[k]] > 1),
+                    "pc1": float(x),
+                    "pc2": float(y),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def fig5_figure(points: pd.DataFrame):
+    """Two panels like the paper's Fig. 5: plain labels (colliding ones black) on top,
+    DJB2-hashed labels coloured by task below; the words pay, way and say labelled."""
+    fig, axes = new_figure(2, 1, figsize=(6, 9))
+    titles = {
+        "none": "no discriminator: the same word collides across tasks (black)",
+        "djb2": "DJB2 mod 1000003: red speech, green vision, blue language",
+    }
+    for ax, method in zip(axes, ("none", "djb2"), strict=True):
+        part = points[points["method"] == method]
+        colours = [
+            "black" if r.collides else FIG5_COLOURS[r.task] for r in part.itertuples(index=False)
+        ]
+        ax.scatter(part["pc1"], part["pc2"], c=colours, s=8, alpha=0.6)
+        for r in part[part["word"].isin(FIG5_WORDS)].itertuples(index=False):
+            ax.annotate(r.label, (r.pc1, r.pc2), fontsize=7)
+        ax.set_title(titles[method], fontsize=9)
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+    return fig

@@ -13,15 +13,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hwbench import charsets
+from hwbench import charsets, stopwords
 
 KINDS = ("classify", "spot", "both")
 WORD_SOURCES = ("charset", "label_name")
 # Rows of the paper's Table 3 a task may stand for (report.PAPER_TABLE3 holds the numbers).
 PAPER_ROWS = ("IFN", "IAM", "CIFAR-100", "dDRIVER", "SPCHD", "IMDB")
-# Task keys that change what a model learns; paper_row only changes the report, and
-# hash only the joint runs (a single-task run has nothing to discriminate).
-TRAIN_KEYS = ("name", "dataset", "charset", "words", "kind", "hash", "scale_height")
+# Task keys a training job reads (query_stop_words: its evaluation); paper_row only
+# changes the report, and hash only the joint runs (a single-task run has nothing to
+# discriminate).
+TRAIN_KEYS = (
+    "name",
+    "dataset",
+    "charset",
+    "words",
+    "kind",
+    "hash",
+    "scale_height",
+    "query_stop_words",
+)
 
 JOINT, SINGLE = "joint", "single"
 
@@ -38,6 +48,8 @@ class Task:
     hash: bool = True  # the discriminator applies (the paper leaves handwriting plain)
     scale_height: int | None = None  # rows an image is scaled to on the canvas
     paper_row: str | None = None  # the row of the paper's Table 3 it stands for
+    # spot: words of this list (hwbench/wordlists/) are never queries (IAM's protocol)
+    query_stop_words: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -50,6 +62,8 @@ class Task:
             raise ValueError(f"task {self.name}: words 'charset' needs a charset")
         if self.charset is not None:
             charsets.check_charsets([self.charset])
+        if self.query_stop_words is not None:
+            stopwords.check_name(self.query_stop_words, f"task {self.name}: query_stop_words")
         if self.paper_row is not None and self.paper_row not in PAPER_ROWS:
             raise ValueError(
                 f"task {self.name}: paper_row={self.paper_row!r}; use one of {list(PAPER_ROWS)}"

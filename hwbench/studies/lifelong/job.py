@@ -239,7 +239,8 @@ def load_tasks(
     transform = batch_transform(cfg["model"], size=size, crop=side if resize else None)
     x = torch.from_numpy(np.ascontiguousarray(images))
     y = class_positions(data.meta.iloc[index], classes, where)
-    return Tasks(x=x, y=torch.from_numpy(y), rows=rows, classes=classes, transform=transform)
+    y = torch.tensor(y, dtype=torch.long)
+    return Tasks(x=x, y=y, rows=rows, classes=classes, transform=transform)
 
 
 # --- training ----------------------------------------------------------------------------

@@ -182,8 +182,10 @@ def test_a_table_from_stand_ins_says_so_in_csv_md_html_and_provenance(tmp_path):
     hwreport.write_report(table, tmp_path / "t.csv", prov)
     csv = pd.read_csv(tmp_path / "t.csv")
     assert csv.columns[0] == "data" and (csv["data"] == NOTE).all()
-    assert (tmp_path / "t.md").read_text(encoding="utf-8").startswith(
-        "**Stand-in data: not a result.**"
+    assert (
+        (tmp_path / "t.md")
+        .read_text(encoding="utf-8")
+        .startswith("**Stand-in data: not a result.**")
     )
     assert NOTE in (tmp_path / "t.html").read_text(encoding="utf-8")
     assert json.loads((tmp_path / "t.json").read_text(encoding="utf-8"))["data"] == NOTE
@@ -226,7 +228,7 @@ def test_every_report_rule_passes_the_note_and_its_captions_print_it():
                 caption = getattr(out, "flags", {}).get("report", {})
                 caption = getattr(caption, "caption", None)
                 if caption is not None:
-                    text = Path(rule.workflow.current_basedir.join(str(caption))).read_text()
+                    text = Path(str(caption)).read_text(encoding="utf-8")
                     assert "snakemake.params.data_note" in text, (rule.name, caption)
 
 
@@ -236,7 +238,8 @@ def test_every_report_rule_passes_the_note_and_its_captions_print_it():
 def _digits_job(config, tmp_path) -> dict:
     """The multiscript digits/UW job of the rehearsal (ResNet-18, ImageNet stem, the
     paper's batch 32, Adam, learned loss weights) on its stand-in data."""
-    from hwbench.splits import make_split
+    from hwbench.splits import make_split, read_meta
+    from hwbench.store import write_csv
     from hwbench.studies.multiscript import plan as ms_plan
 
     ms = config["multiscript"]
@@ -248,8 +251,8 @@ def _digits_job(config, tmp_path) -> dict:
         options = rules.reader_options(config, source["dataset"])
         images, meta = standin.standin_arrays(source["dataset"], options, params)
         save_processed(folder, images, meta)
-        split = make_split(ms["split"], meta, config["splits"])
-        split.to_csv(folder / "split.csv", index=False)
+        split = make_split(ms["split"], read_meta(folder / "meta.csv"), config["splits"])
+        write_csv(folder / "split.csv", split)
         paths[script] = (folder, folder / "split.csv")
     return dict(
         group="digits",

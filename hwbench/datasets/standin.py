@@ -257,8 +257,14 @@ def build_standin_arrays(
     """Write data/processed/<dataset>/ (images.npy + meta.csv) from a stand-in."""
     images, meta = standin_arrays(dataset, options, params)
     save_processed(out_folder, images, meta)
-    log.info("%s: %d stand-in images %s to %s (%s)", dataset, len(images), images.shape[1:],
-             out_folder, NOTE)
+    log.info(
+        "%s: %d stand-in images %s to %s (%s)",
+        dataset,
+        len(images),
+        images.shape[1:],
+        out_folder,
+        NOTE,
+    )
     return images, meta
 
 
@@ -282,6 +288,7 @@ def write_standin_manifest(
             raise OSError(f"{raw / rel}: could not write the stand-in image")
         files.append(rel.as_posix())
     frame = write_manifest(meta.assign(file=files), raw / "manifest.csv")
-    log.info("%s: %d stand-in images %s in %s (%s)", dataset, len(frame), images.shape[1:],
-             folder, NOTE)
+    log.info(
+        "%s: %d stand-in images %s in %s (%s)", dataset, len(frame), images.shape[1:], folder, NOTE
+    )
     return frame

@@ -13,7 +13,9 @@ rule onemodel_train:
     input:
         unpack(
             lambda w: om_plan.train_inputs(
-                OM, w.run, {*SYNTH_DATASETS, *_datasets.ARRAY_DATASETS, *IMAGE_DATASETS}
+                OM,
+                w.run,
+                {*SYNTH_DATASETS, *_datasets.ARRAY_DATASETS, *IMAGE_DATASETS},
             )
         ),
         script=script_path("onemodel_train.py"),

@@ -34,6 +34,11 @@ rule standin_arrays:
         "benchmarks/jobs/standin/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(STANDIN_ARRAY_DATASETS) or "(?!)",
+    # what the real rule it stands in for declares
+    threads: config["resources"]["real_arrays"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_arrays"]["mem_mb"],
+        runtime=config["resources"]["real_arrays"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
         standin=_dsrules.standin(config),
@@ -54,6 +59,11 @@ rule standin_manifest:
         "benchmarks/jobs/standin/{dataset}.tsv"
     wildcard_constraints:
         dataset="|".join(STANDIN_IMAGE_DATASETS) or "(?!)",
+    # what the real rule it stands in for declares
+    threads: config["resources"]["real_manifest"]["threads"]
+    resources:
+        mem_mb=config["resources"]["real_manifest"]["mem_mb"],
+        runtime=config["resources"]["real_manifest"]["runtime"],
     params:
         options=lambda w: _dsrules.reader_options(config, w.dataset),
         standin=_dsrules.standin(config),

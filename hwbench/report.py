@@ -201,8 +201,8 @@ def provenance(
     wall seconds per job (keyed by benchmark file path).
 
     ``data_note``: what the table's data are when they are no result (a rehearsal's
-    stand-ins: hwbench.datasets.rules.data_note); it goes first in the record and
-    :func:`write_report` puts it in the table itself."""
+    stand-ins: hwbench.datasets.rules.data_note); it is the record's ``data`` field
+    and :func:`write_report` puts it in the table itself."""
     note = {DATA_NOTE_KEY: data_note} if data_note else {}
     return {
         **note,

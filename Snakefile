@@ -21,6 +21,7 @@ container: config["container"]
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
+include: "workflow/rules/standin.smk"
 include: "workflow/rules/prefetch.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"

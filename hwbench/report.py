@@ -123,6 +123,9 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 # --- provenance -----------------------------------------------------------------------
 
+# The provenance field (and table column) that says a table's data are no result.
+DATA_NOTE_KEY = "data"
+
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -190,12 +193,19 @@ def provenance(
     benchmark_files: Iterable[str | os.PathLike] = (),
     job_devices: Mapping[str, str] | None = None,
     repo: str | os.PathLike = ".",
+    data_note: str | None = None,
 ) -> dict:
     """The sidecar's content: config, git commit and dirty flag, sha256 of the given
     dataset files (processed images.npy / meta.csv), package and image-library
     (FreeType, OpenCV) versions, devices and
-    wall seconds per job (keyed by benchmark file path)."""
+    wall seconds per job (keyed by benchmark file path).
+
+    ``data_note``: what the table's data are when they are no result (a rehearsal's
+    stand-ins: hwbench.datasets.rules.data_note); it is the record's ``data`` field
+    and :func:`write_report` puts it in the table itself."""
+    note = {DATA_NOTE_KEY: data_note} if data_note else {}
     return {
+        **note,
         "config": dict(config or {}),
         "git": git_state(repo),
         "datasets": {str(p): sha256_file(p) for p in dataset_files},
@@ -229,13 +239,30 @@ def to_html(frame: pd.DataFrame, title: str) -> str:
     return _HTML_PAGE.format(title=html.escape(title), table=table)
 
 
+def mark_data(frame: pd.DataFrame, note: str | None) -> pd.DataFrame:
+    """``frame`` with a first column ``data`` saying ``note`` on every row (None: as is),
+    so a table of stand-in numbers cannot be read as a result, even as a bare csv."""
+    if not note:
+        return frame
+    return pd.concat(
+        [pd.DataFrame({DATA_NOTE_KEY: [note] * len(frame)}, index=frame.index), frame], axis=1
+    )
+
+
 def write_report(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapping) -> None:
-    """Write ``frame`` to ``<name>.csv``, ``.md`` and ``.html``, ``prov`` to ``<name>.json``."""
+    """Write ``frame`` to ``<name>.csv``, ``.md`` and ``.html``, ``prov`` to ``<name>.json``.
+
+    When ``prov`` carries a data note (:func:`provenance`), the csv gets it as its first
+    column and the markdown and HTML as a heading line above the table."""
     csv_path = Path(csv_path)
     if csv_path.suffix != ".csv":
         raise ValueError(f"{csv_path}: a report table path must end in .csv")
-    write_text(csv_path.with_suffix(".md"), to_markdown(frame))
-    write_text(csv_path.with_suffix(".html"), to_html(frame, csv_path.name))
+    note = prov.get(DATA_NOTE_KEY)
+    frame = mark_data(frame, note)
+    heading = f"**{note.capitalize()}.**\n\n" if note else ""
+    title = f"{csv_path.name} ({note})" if note else csv_path.name
+    write_text(csv_path.with_suffix(".md"), heading + to_markdown(frame))
+    write_text(csv_path.with_suffix(".html"), to_html(frame, title))
     write_json(csv_path.with_suffix(".json"), prov)
     with atomic_path(csv_path) as tmp:  # last: the .csv is the rule's target
         frame.to_csv(tmp, index=False)

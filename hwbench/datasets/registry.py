@@ -14,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwbench.datasets.vocab import AMHARIC77, ARABIC_DIGITS, KANNADA_DIGITS, LATIN_DIGITS, NIST62
+
 
 @dataclass(frozen=True)
 class Payload:
@@ -59,6 +61,19 @@ class DatasetSpec:
     variants: tuple[str, ...] = ()  # first one is the default
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    # What a stand-in (hwbench/datasets/standin.py) copies, as the reader produces it:
+    # ``classes``: label_name of each label index; ``image_shape``: one image at the
+    # route's stage (the raw image for "images", the processed array for "arrays"),
+    # at the default options; ``source_splits``: the source_split values, the held-out
+    # ones (tests, capped in a stand-in) in ``test_splits``; ``writer_format``: how the
+    # reader names a writer (``{w}`` an int, ``{split}`` the source split), None when
+    # it has none; ``script``: the meta ``script`` of every row (None: from label_name).
+    classes: tuple[str, ...] = ()
+    image_shape: tuple[int, ...] = ()
+    source_splits: tuple[str, ...] = ()
+    test_splits: tuple[str, ...] = ()
+    writer_format: str | None = None
+    script: str | None = None
 
     def files_for(self, variant: str | None = None, include_optional: bool = False):
         """The files the pipeline fetches for ``variant`` (default: the first)."""
@@ -85,6 +100,41 @@ class DatasetSpec:
     def with_files(self, files) -> DatasetSpec:
         """A copy with other files (tests point the URLs at a local server)."""
         return dataclasses.replace(self, files=tuple(files))
+
+
+# Class names the readers take from the archives, written out for the stand-ins
+# (hwbench/datasets/standin.py): CIFAR-100's meta ``fine_label_names``, the sorted
+# word folders of Speech Commands v0.01, DeepWriting's ``alphabet`` (index 0, no
+# character, is the "space" class) and EMNIST's mapping files.
+CIFAR100_FINE = (
+    "apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus "
+    "butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach "
+    "couch crab crocodile cup dinosaur dolphin elephant flatfish forest fox girl hamster "
+    "house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree "
+    "motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear "
+    "pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road "
+    "rocket rose sea seal shark shrew skunk skyscraper snail snake spider squirrel "
+    "streetcar sunflower sweet_pepper table tank telephone television tiger tractor train "
+    "trout tulip turtle wardrobe whale willow_tree wolf woman worm"
+).split()
+SPEECH_COMMANDS_WORDS = (
+    "bed bird cat dog down eight five four go happy house left marvin nine no off on one "
+    "right seven sheila six stop three tree two up wow yes zero"
+).split()
+DEEPWRITING_ALPHABET = [" "] + list(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.,-()/"
+)
+# EMNIST label names per split (the first ASCII code of each mapping line; the
+# letters split counts from 1, label 0 has no character).
+_EMNIST_MERGED = NIST62[:36] + list("abdefghnqrt")
+EMNIST_CLASSES = {
+    "byclass": NIST62,
+    "bymerge": _EMNIST_MERGED,
+    "balanced": _EMNIST_MERGED,
+    "letters": [""] + NIST62[10:36],
+    "digits": LATIN_DIGITS,
+    "mnist": LATIN_DIGITS,
+}
 
 
 def _mirrors(name: str, *bases: str) -> tuple[str, ...]:
@@ -152,6 +202,10 @@ MNIST = DatasetSpec(
             "27ae3e4e09519cfbb04c329615203637",
         ),
     ),
+    classes=tuple(LATIN_DIGITS),
+    image_shape=(28, 28),
+    source_splits=("train", "test"),
+    test_splits=("test",),
 )
 
 _KANNADA_BASES = (
@@ -203,6 +257,10 @@ KANNADA_MNIST = DatasetSpec(
             "y_kannada_MNIST_test-idx1-ubyte.gz", 10000, "b426d27d50a5fd8411b9e5838868be4b"
         ),
     ),
+    classes=tuple(KANNADA_DIGITS),
+    image_shape=(28, 28),
+    source_splits=("train", "test"),
+    test_splits=("test",),
 )
 
 DIG_MNIST = DatasetSpec(
@@ -221,6 +279,9 @@ DIG_MNIST = DatasetSpec(
         ),
         _kannada_file("y_dig_MNIST-idx1-ubyte.gz", 10240, "9f9e1a4ecb080d70c5953eed2d8121f0", 92),
     ),
+    classes=tuple(KANNADA_DIGITS),
+    image_shape=(28, 28),
+    source_splits=("test",),
 )
 
 _AUC = "https://datacenter.aucegypt.edu/shazeem/Files/"
@@ -255,6 +316,11 @@ MADBASE = DatasetSpec(
         ),
     ),
     notes="The RAR archives hold BMPs named writerWWW_passPP_digitD.bmp (writer ids).",
+    classes=tuple(ARABIC_DIGITS),
+    image_shape=(28, 28),
+    source_splits=("train", "test"),
+    test_splits=("test",),
+    writer_format="{split}_w{w:03d}",  # the rar variant's; the csv variant has none
 )
 
 EMNIST = DatasetSpec(
@@ -280,6 +346,10 @@ EMNIST = DatasetSpec(
             sha256="fb9bb67e33772a9cc0b895e4ecf36d2cf35be8b709693c3564cea2a019fcda8e",
         ),
     ),
+    classes=tuple(NIST62),  # split byclass (the default); see EMNIST_CLASSES
+    image_shape=(28, 28),
+    source_splits=("train", "test"),
+    test_splits=("test",),
 )
 
 _SD19 = "https://s3.amazonaws.com/nist-srd/SD19/"
@@ -327,6 +397,12 @@ NIST = DatasetSpec(
         "partition of each image MD5; the transfer study trains on every partition but "
         "hsf_4 and tests on hsf_4."
     ),
+    classes=tuple(NIST62),
+    image_shape=(128, 128),  # binary PNGs, black ink on white
+    source_splits=("hsf_0", "hsf_1", "hsf_2", "hsf_3", "hsf_4", "hsf_6", "hsf_7"),
+    test_splits=("hsf_4",),
+    writer_format="f{w:04d}_00",
+    script="latin",
 )
 
 DEEPWRITING = DatasetSpec(
@@ -350,6 +426,11 @@ DEEPWRITING = DatasetSpec(
             ("https://ait.ethz.ch/projects/2018/deepwriting/downloads/deepwriting_dataset.tar.gz",),
         ),
     ),
+    classes=tuple(DEEPWRITING_ALPHABET),
+    image_shape=(128, 128),  # data.deepwriting.image_size
+    source_splits=("train", "validation"),
+    writer_format="{w}",
+    script="latin",
 )
 
 AMHARIC = DatasetSpec(
@@ -365,6 +446,12 @@ AMHARIC = DatasetSpec(
     route="images",
     reader="manual:build_amharic_manifest",
     manual=True,
+    classes=tuple(AMHARIC77),
+    # The user's images may have any size (preprocess scales them to 28 x 28); the
+    # stand-in draws 32 x 32, an assumption: no public copy says otherwise.
+    image_shape=(32, 32),
+    source_splits=("",),
+    script="ethiopic",
 )
 
 CIFAR100 = DatasetSpec(
@@ -385,6 +472,11 @@ CIFAR100 = DatasetSpec(
         ),
     ),
     notes="Colour: processed images are N x 32 x 32 x 3; label_name is the fine class name.",
+    classes=tuple(CIFAR100_FINE),
+    image_shape=(32, 32, 3),
+    source_splits=("train", "test"),
+    test_splits=("test",),
+    script="",
 )
 
 SPEECH_COMMANDS = DatasetSpec(
@@ -412,6 +504,12 @@ SPEECH_COMMANDS = DatasetSpec(
         ),
     ),
     notes="Processed as uint8 log-magnitude STFT spectrograms (frequency x time).",
+    classes=tuple(SPEECH_COMMANDS_WORDS),
+    image_shape=(129, 126),  # n_fft 256, hop 128: see standin.speech_shape
+    source_splits=("train", "validation", "test"),
+    test_splits=("validation", "test"),
+    writer_format="{w:08x}",  # speaker ids are 8 hex digits
+    script="",
 )
 
 IMDB = DatasetSpec(
@@ -435,6 +533,11 @@ IMDB = DatasetSpec(
         ),
     ),
     notes="Processed as word-embedding images (embedding x word position); see imdb.py.",
+    classes=("negative", "positive"),
+    image_shape=(32, 600),  # embed_dim x max_words
+    source_splits=("train", "test"),
+    test_splits=("test",),
+    script="",
 )
 
 IAM = DatasetSpec(

@@ -139,3 +139,56 @@ def prefetch_datasets(config: dict) -> list[str]:
     walk(config, top=True)
     named |= {raw_dataset(config, n) for n in named}  # a native-size variant needs its raw data
     return sorted(named & set(fetched_datasets()))
+
+
+def standin(config: dict) -> dict:
+    """config ``data.standin`` (schema defaults filled in by validation)."""
+    return dict((config.get("data") or {}).get("standin") or {})
+
+
+def standin_enabled(config: dict) -> bool:
+    """True when the real datasets are replaced by generated stand-ins (a rehearsal)."""
+    return bool(standin(config).get("enabled", False))
+
+
+def data_note(config: dict) -> str | None:
+    """What every table built under ``config`` must say about its data: the stand-in
+    note in a rehearsal, else None. Report rules pass it on as a param."""
+    if not standin_enabled(config):
+        return None
+    from hwbench.datasets.standin import NOTE
+
+    return NOTE
+
+
+def real_datasets(config: dict, route: str) -> list[str]:
+    """Registered datasets of ``route`` the real readers build (none in a rehearsal)."""
+    if standin_enabled(config):
+        return []
+    return [n for n, s in registry.REGISTRY.items() if s.route == route]
+
+
+def standin_datasets(config: dict, route: str) -> list[str]:
+    """Registered datasets of ``route`` built as stand-ins (all of them in a rehearsal)."""
+    if not standin_enabled(config):
+        return []
+    return [n for n, s in registry.REGISTRY.items() if s.route == route]
+
+
+def check_standin_workdir(config: dict, root: str = "data/raw") -> None:
+    """A rehearsal writes its stand-ins, results and tables where the real run keeps its
+    own: refuse to start in a folder that holds fetched real data."""
+    if not standin_enabled(config):
+        return
+    from pathlib import Path
+
+    fetched = sorted(
+        p.parent.name for p in Path(root).glob("*/verified") if p.is_dir() and any(p.iterdir())
+    )
+    if fetched:
+        raise ValueError(
+            f"config data.standin.enabled is true (a rehearsal) but {root}/ holds real data "
+            f"({', '.join(fetched)}): the rehearsal would replace its processed datasets, "
+            "results and tables with stand-ins. Run it in a fresh clone or another folder "
+            "(snakemake --directory <folder>), or drop config/rehearsal.yaml."
+        )

@@ -156,6 +156,7 @@ rule adaptation_report:
         config=AD,
         splits=config["splits"],
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/adaptation_report.py"
 
@@ -176,5 +177,6 @@ rule adaptation_base_table:
         papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
         config=ad_plan.base_table_config(AD),
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/adaptation_base_table.py"

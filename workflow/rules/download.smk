@@ -11,13 +11,15 @@ import re
 from hwbench.datasets import registry as _datasets
 from hwbench.datasets import rules as _dsrules
 
-REAL_ARRAY_DATASETS = list(_datasets.ARRAY_DATASETS)
-REAL_IMAGE_DATASETS = list(_datasets.IMAGE_DATASETS)
+# In a rehearsal (config data.standin.enabled) standin.smk builds every registered
+# dataset instead, and these rules match none.
+REAL_ARRAY_DATASETS = _dsrules.real_datasets(config, "arrays")
+REAL_IMAGE_DATASETS = _dsrules.real_datasets(config, "images")
 # The preprocess rule's {dataset} wildcard is constrained to IMAGE_DATASETS
 # (defined in common.smk; created here if this file is read first).
 if "IMAGE_DATASETS" not in globals():
     IMAGE_DATASETS = []
-IMAGE_DATASETS.extend(d for d in REAL_IMAGE_DATASETS if d not in IMAGE_DATASETS)
+IMAGE_DATASETS.extend(d for d in _datasets.IMAGE_DATASETS if d not in IMAGE_DATASETS)
 
 ALL_TARGETS.extend(
     f"data/processed/{d}/images.npy"
@@ -57,7 +59,7 @@ rule real_arrays:
     benchmark:
         "benchmarks/jobs/real_arrays/{dataset}.tsv"
     wildcard_constraints:
-        dataset="|".join(REAL_ARRAY_DATASETS),
+        dataset="|".join(REAL_ARRAY_DATASETS) or "(?!)",
     threads: config["resources"]["real_arrays"]["threads"]
     resources:
         mem_mb=config["resources"]["real_arrays"]["mem_mb"],
@@ -80,7 +82,7 @@ rule real_manifest:
     benchmark:
         "benchmarks/jobs/real_manifest/{dataset}.tsv"
     wildcard_constraints:
-        dataset="|".join(REAL_IMAGE_DATASETS),
+        dataset="|".join(REAL_IMAGE_DATASETS) or "(?!)",
     threads: config["resources"]["real_manifest"]["threads"]
     resources:
         mem_mb=config["resources"]["real_manifest"]["mem_mb"],

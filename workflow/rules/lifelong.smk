@@ -116,5 +116,6 @@ rule lifelong_report:
         model=LL["model"]["name"],
         benchmark_files=ll_plan.benchmarks(LL),
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/lifelong_report.py"

@@ -71,5 +71,6 @@ rule multiscript_table4:
         # wall time per job, for the provenance sidecar
         benchmarks=ms_plan.benchmarks(MS),
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/multiscript_report.py"

@@ -13,7 +13,9 @@ rule onemodel_train:
     input:
         unpack(
             lambda w: om_plan.train_inputs(
-                OM, w.run, {*SYNTH_DATASETS, *REAL_ARRAY_DATASETS, *IMAGE_DATASETS}
+                OM,
+                w.run,
+                {*SYNTH_DATASETS, *_datasets.ARRAY_DATASETS, *IMAGE_DATASETS},
             )
         ),
         script=script_path("onemodel_train.py"),
@@ -69,5 +71,6 @@ rule onemodel_report:
         config=om_plan.report_config(OM),
         benchmarks=om_plan.run_files(OM, om_plan.BENCHMARK),
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/onemodel_report.py"

@@ -100,5 +100,6 @@ rule transfer_report:
         config=TR,
         benchmarks=tr_plan.report_benchmarks(TR),
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/transfer_report.py"

@@ -11,6 +11,7 @@ with job_log(snakemake.log[0]) as log:
         dataset_files=snakemake.input.data,
         benchmark_files=snakemake.input.benchmarks,
         repo=p.repo,
+        data_note=p.data_note,
     )
     table = build_report(
         runs=p.runs,

@@ -27,6 +27,7 @@ with job_log(snakemake.log[0]) as log:
             for p, r in zip(snakemake.input.evals, evals, strict=True)
         },
         repo=snakemake.params.repo,
+        data_note=snakemake.params.data_note,
     )
     curves = report.epoch_curves(runs)
     report.plot_curves(curves, snakemake.output.curves)

@@ -23,9 +23,10 @@ with job_log(snakemake.log[0]) as log:
         benchmark_files=[p for p in snakemake.params.benchmarks if Path(p).exists()],
         job_devices=report.job_devices(records),
         repo=snakemake.params.repo,
+        data_note=snakemake.params.data_note,
     )
     prov["collisions"] = collisions.to_dict(orient="records")
-    write_csv(snakemake.output.collisions, collisions)
+    write_csv(snakemake.output.collisions, hwreport.mark_data(collisions, prov.get("data")))
     hwreport.save_figure(report.loss_figure(histories), snakemake.output.figure)
     fig5 = report.fig5_points(snakemake.params.config["phoc_levels"])
     hwreport.save_figure(report.fig5_figure(fig5), snakemake.output.fig5)

@@ -17,5 +17,6 @@ with job_log(snakemake.log[0]) as log:
         dataset_files=snakemake.input.data,
         benchmark_files=snakemake.params.benchmarks,
         repo=snakemake.params.repo,
+        data_note=snakemake.params.data_note,
     )
     log.info("wrote %s\n%s", snakemake.output.csv, to_markdown(table))

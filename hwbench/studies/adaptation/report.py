@@ -154,17 +154,19 @@ def build_report(
     base = base_cnn_table(datasets, eval_files)
     quality = pd.concat([pd.read_csv(f) for f in quality_files], ignore_index=True)
     prov["base_cnn"] = base.to_dict(orient="records")
-    write_csv(out["diagnostics"], diag_table)
+    note = prov.get(report.DATA_NOTE_KEY)
+    write_csv(out["diagnostics"], report.mark_data(diag_table, note))
     write_text(
         out["details"],
-        "# Writing styles: KNN on the centroids (section 3.2)\n\n"
+        (f"**{note.capitalize()}.**\n\n" if note else "")
+        + "# Writing styles: KNN on the centroids (section 3.2)\n\n"
         + report.to_markdown(quality)
         + "\n# Base CNN\n\n"
         + report.to_markdown(base)
         + "\n# Diagnostics (percent of test images, mean ± sd over resamples)\n\n"
         + report.to_markdown(diag_table),
     )
-    write_csv(out["styles"], quality)
+    write_csv(out["styles"], report.mark_data(quality, note))
     writer_figure(
         [pd.read_csv(f).assign(**k) for f, k in zip(prediction_files, keyed, strict=True)],
         out["figure"],

@@ -211,9 +211,17 @@ def job_devices(eval_files: Sequence[str | os.PathLike]) -> dict[str, str]:
 
 
 def build_report(
-    eval_files, model: str, config: Mapping, dataset_files, benchmark_files, repo, out
+    eval_files,
+    model: str,
+    config: Mapping,
+    dataset_files,
+    benchmark_files,
+    repo,
+    out,
+    data_note: str | None = None,
 ) -> pd.DataFrame:
-    """Table 1 (csv/md/json/html via hwbench.report) and both figures; returns the table."""
+    """Table 1 (csv/md/json/html via hwbench.report) and both figures; returns the table.
+    ``data_note``: see :func:`hwbench.report.provenance`."""
     from hwbench import report
 
     table = lifelong_table(collect_runs(eval_files), model=model)
@@ -223,6 +231,7 @@ def build_report(
         benchmark_files=[p for p in benchmark_files if Path(p).exists()],
         job_devices=job_devices(eval_files),
         repo=repo,
+        data_note=data_note,
     )
     report.write_report(table, out["csv"], prov)
     curves, matrices = run_files(eval_files)

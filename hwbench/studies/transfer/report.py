@@ -379,6 +379,7 @@ def write_report(
     dataset_files: Sequence[str | os.PathLike],
     benchmark_files: Sequence[str | os.PathLike],
     repo: str | os.PathLike,
+    data_note: str | None = None,
 ) -> pd.DataFrame:
     """reports/transfer.csv (+ .md, .html, provenance .json) and the three figures;
     ``per_class``: the set of the per-class figure (None: :func:`per_class_set`'s choice).
@@ -396,6 +397,7 @@ def write_report(
         benchmark_files=[p for p in benchmark_files if os.path.exists(p)],
         job_devices={str(p): e["fit"]["device"] for p, e in zip(eval_paths, evals, strict=True)},
         repo=repo,
+        data_note=data_note,
     )
     report.write_report(table, csv, prov)
     titles = set_titles(sets)

@@ -306,12 +306,16 @@ def write_scorecard(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapp
     stem = csv_path[: -len(".csv")]
     counts = verdict_counts(frame)
     summary = ", ".join(f"{v}: {n}" for v, n in counts.items())
-    shown = _display(frame)
+    # a rehearsal's stand-ins: said first in every file, as report.write_report does
+    note = prov.get(report.DATA_NOTE_KEY)
+    heading = f"**{note.capitalize()}.**\n\n" if note else ""
+    shown = report.mark_data(_display(frame), note)
     write_text(
         f"{stem}.md",
-        f"Rule: {RULE}\n\nVerdicts: {summary}\n\n" + report.to_markdown(shown),
+        f"{heading}Rule: {RULE}\n\nVerdicts: {summary}\n\n" + report.to_markdown(shown),
     )
-    page = report.to_html(shown, os.path.basename(csv_path))
+    title = os.path.basename(csv_path) + (f" ({note})" if note else "")
+    page = report.to_html(shown, title)
     # the claims are sentences: let their cells wrap (the shared page keeps cells on one line)
     intro = (
         "<style>td { white-space: normal; min-width: 8em; max-width: 36em; }</style>\n"
@@ -319,5 +323,6 @@ def write_scorecard(frame: pd.DataFrame, csv_path: str | os.PathLike, prov: Mapp
     )
     write_text(f"{stem}.html", page.replace("</h3>\n", "</h3>\n" + intro, 1))
     write_json(f"{stem}.json", {**prov, "rule": RULE, "verdicts": counts})
+    frame = report.mark_data(frame, note)
     with atomic_path(csv_path) as tmp:  # last: the .csv is the rule's target
         frame.to_csv(tmp, index=False)

@@ -145,6 +145,24 @@ def test_scorecard_and_its_files(tmp_path):
         F.write_scorecard(frame, tmp_path / "findings.txt", {})
 
 
+def test_a_scorecard_from_stand_ins_says_so_in_every_file(tmp_path):
+    from hwbench import report
+    from hwbench.datasets.standin import NOTE
+
+    claims = [F.Finding("x", "up", "p.md", "1 > 0", (F.greater(s("a", 2, 2.1), s("b", 0, 0.1)),))]
+    prov = report.provenance(config={}, repo=tmp_path, data_note=NOTE)
+    F.write_scorecard(F.scorecard(claims), tmp_path / "findings.csv", prov)
+    back = pd.read_csv(tmp_path / "findings.csv")
+    assert list(back[report.DATA_NOTE_KEY]) == [NOTE] and "verdict" in back.columns
+    assert (
+        (tmp_path / "findings.md")
+        .read_text(encoding="utf-8")
+        .startswith(f"**{NOTE.capitalize()}.**")
+    )
+    assert NOTE in (tmp_path / "findings.html").read_text(encoding="utf-8")
+    assert NOTE in (tmp_path / "findings.json").read_text(encoding="utf-8")
+
+
 # --- the studies' claims on hand-made records ------------------------------------------------
 
 

@@ -95,6 +95,7 @@ def test_rehearsal_plans_all_five_tables_from_stand_ins(workdir):
     )
     # the data come from stand-ins: nothing is fetched or read from a real archive
     used = {"mnist", "madbase", "kannada_mnist", "cifar100", "speech_commands", "imdb"}
+    used |= {"iam", "ifn_enit"}  # OneModel's word-spotting tasks (manual datasets)
     assert jobs["standin_arrays"] == len(used)
     assert jobs["standin_manifest"] == len({"nist", "deepwriting", "amharic"})
     for rule in ("fetch_raw", "real_arrays", "real_manifest", "fetch_weights"):
@@ -224,7 +225,7 @@ def test_every_report_rule_passes_the_note_and_its_captions_print_it():
             for rule in workflow.rules
             if any(str(o).startswith("reports/") and str(o).endswith(".json") for o in rule.output)
         ]
-        assert len(tables) == 6  # the five tables and adaptation's base-CNN table
+        assert len(tables) == 7  # the five tables, adaptation's base-CNN table, the findings
         for rule in tables:
             assert dict(rule.params.items())["data_note"] == NOTE, rule.name
             for out in rule.output:

@@ -137,6 +137,31 @@ EMNIST_CLASSES = {
 }
 
 
+# Word datasets have open vocabularies that only the registered copies hold: their
+# stand-ins use these fixed lists (IAM: English words, stop words among them so the
+# QbS stop-word path runs; IFN/ENIT: Tunisian town names), sorted as the readers sort.
+IAM_STANDIN_WORDS = tuple(
+    sorted(
+        "the of and to a in that is was he for it with as his on be at by had not are but from "
+        "or have an they which one you were her all she there would their we him been has when "
+        "who will more no if out so said what up its about into than them can only other new "
+        "some could time these two may then do first any my now such like our over man me even "
+        "most made after also did many before must through back years where much your way well "
+        "down should because each just those people how too little state good very make world "
+        "still own see men work long get here between both life being under never day same "
+        "another know while last might us great old year off come since against go came right "
+        "used take three".split()
+    )
+)
+IFN_ENIT_STANDIN_WORDS = tuple(
+    sorted(
+        "تونس صفاقس سوسة القيروان بنزرت قابس أريانة قفصة المنستير المهدية "
+        "نابل الكاف باجة جندوبة سليانة القصرين سيدي_بوزيد توزر قبلي مدنين "
+        "تطاوين زغوان منوبة بن_عروس".split()
+    )
+)
+
+
 def _mirrors(name: str, *bases: str) -> tuple[str, ...]:
     return tuple(base + name for base in bases)
 
@@ -558,6 +583,12 @@ IAM = DatasetSpec(
     reader="words:read_iam",
     manual=True,
     notes="Word images height-normalised to data.iam.height x max_width (hwbench.wordimages).",
+    classes=IAM_STANDIN_WORDS,  # a stand-in's words: IAM's vocabulary is open
+    image_shape=(120, 600),  # data.iam.height x max_width (the defaults)
+    source_splits=("train", "val", "test"),
+    test_splits=("test",),
+    writer_format="{w:03d}",
+    script="latin",
 )
 
 IFN_ENIT = DatasetSpec(
@@ -576,6 +607,12 @@ IFN_ENIT = DatasetSpec(
     reader="words:read_ifn_enit",
     manual=True,
     notes="Word images height-normalised to data.ifn_enit.height x max_width.",
+    classes=IFN_ENIT_STANDIN_WORDS,  # a stand-in's words: town names, not the real list
+    image_shape=(120, 600),  # data.ifn_enit.height x max_width (the defaults)
+    source_splits=("train", "test"),
+    test_splits=("test",),
+    writer_format="w{w:02d}",
+    script="arabic",
 )
 
 REGISTRY: dict[str, DatasetSpec] = {

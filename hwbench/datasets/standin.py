@@ -38,6 +38,7 @@ log = logging.getLogger("hwbench.datasets")
 NOTE = "stand-in data: not a result"
 IMAGE_FOLDER = "standin"  # data/raw/<dataset>/standin/: the stand-in's PNGs
 SPEECH_RATE = 16000  # Speech Commands clips: one second at 16 kHz
+WORD_DATASETS = ("iam", "ifn_enit")  # word images at data.<name>.height x max_width
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,9 @@ def image_shape(spec: registry.DatasetSpec, options: Mapping | None = None) -> t
     if spec.name == "deepwriting":
         size = int(options.get("image_size", spec.image_shape[0]))
         return size, size
+    if spec.name in WORD_DATASETS:  # height-normalised word images (hwbench.wordimages)
+        height, width = spec.image_shape
+        return int(options.get("height", height)), int(options.get("max_width", width))
     return tuple(spec.image_shape)
 
 

@@ -32,5 +32,6 @@ rule findings:
         adaptation_runs=ad_plan.runs(AD),
         adaptation_papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},
         repo=workflow.basedir,
+        data_note=_dsrules.data_note(config),
     script:
         "../scripts/findings.py"

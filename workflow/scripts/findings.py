@@ -27,6 +27,7 @@ with job_log(snakemake.log[0]) as log:
             "adaptation_papers": p.adaptation_papers,
         },
         repo=p.repo,
+        data_note=p.data_note,
     )
     findings.write_scorecard(frame, snakemake.output.csv, prov)
     log.info("verdicts: %s\n%s", findings.verdict_counts(frame), frame.to_string())

@@ -125,7 +125,10 @@ def test_array_stand_in_has_the_real_shape_classes_and_names(dataset, tmp_path):
     assert sorted(set(meta["label"])) == list(range(len(spec.classes)))
     assert set(meta["source_split"]) == set(spec.source_splits)
     for split in spec.test_splits:
-        assert (meta["source_split"] == split).sum() == PARAMS.test_images
+        held_out = meta.loc[meta["source_split"] == split, "label"]
+        assert len(held_out) == PARAMS.test_images
+        # spread over the label range: a study testing on a subset still finds images
+        assert held_out.max() >= len(spec.classes) // 2 or len(spec.classes) <= 2
     if spec.writer_format:
         assert (meta["writer"] != "").all() and meta["writer"].nunique() > 1
     save_processed(tmp_path, images, meta)  # the processed format accepts it

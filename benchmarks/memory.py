@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from cost import TRAIN_IMAGES  # noqa: E402
+from cost import LARGEST_JOB_IMAGES  # noqa: E402
 
 from hwbench.report import append_bench_rows  # noqa: E402
 
@@ -166,7 +166,7 @@ def main(argv=None) -> None:
         growth = large["peak_mib"] / small["peak_mib"]
         growths.append(growth)
         peaks += [small["peak_mib"], large["peak_mib"]]
-        paper_images, _ = TRAIN_IMAGES[job.rule]
+        paper_images = LARGEST_JOB_IMAGES[job.rule]
         paper_mib = paper_images * large["bytes_per_image"] / 2**20
         print(
             f"{study}: N={small['images']} {small['peak_mib']:.0f} MiB, "

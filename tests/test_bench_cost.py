@@ -99,4 +99,4 @@ def test_memory_scales_the_training_set_it_measures(memory):
     lifelong = memory.scale_config(memory.JOBS["lifelong"], 4)
     assert lifelong == {"synth": {"synth_lifelong": {"samples_per_class": 4}}}
     rules = {job.rule for job in memory.JOBS.values()}
-    assert rules <= set(_load("cost").TRAIN_IMAGES)
+    assert rules <= set(_load("cost").LARGEST_JOB_IMAGES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -129,8 +130,9 @@ class RuleInfo:
     local: bool  # listed in localrules
 
 
-def workflow_rules(snakefile: Path = REPO / "Snakefile") -> dict[str, RuleInfo]:
-    """Every rule of the workflow as Snakemake itself parses it (no text matching)."""
+@contextlib.contextmanager
+def parsed_workflow(snakefile: Path = REPO / "Snakefile", configfiles=()):
+    """The workflow object Snakemake parses from ``snakefile`` (with ``configfiles``)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -140,13 +142,18 @@ def workflow_rules(snakefile: Path = REPO / "Snakefile") -> dict[str, RuleInfo]:
     )
 
     with SnakemakeApi(OutputSettings()) as api:
-        workflow = api.workflow(
+        yield api.workflow(
             resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
+            config_settings=ConfigSettings(configfiles=list(configfiles)),
             storage_settings=StorageSettings(),
             snakefile=snakefile,
             workdir=snakefile.parent,
         )._workflow
+
+
+def workflow_rules(snakefile: Path = REPO / "Snakefile") -> dict[str, RuleInfo]:
+    """Every rule of the workflow as Snakemake itself parses it (no text matching)."""
+    with parsed_workflow(snakefile) as workflow:
         return {
             rule.name: RuleInfo(
                 gpu="gpu" in dict(rule.resources),

@@ -205,24 +205,10 @@ def test_a_table_from_stand_ins_says_so_in_csv_md_html_and_provenance(tmp_path):
 def test_every_report_rule_passes_the_note_and_its_captions_print_it():
     """Each rule that writes a report table gets the note as a param, and every caption
     of its report() outputs prints it (snakemake --report renders captions with Jinja)."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import (
-        ConfigSettings,
-        OutputSettings,
-        ResourceSettings,
-        StorageSettings,
-    )
+    from tests.conftest import parsed_workflow
 
-    with SnakemakeApi(OutputSettings()) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(
-                configfiles=[REPO / "config/paper.yaml", REPO / "config/rehearsal.yaml"]
-            ),
-            storage_settings=StorageSettings(),
-            snakefile=REPO / "Snakefile",
-            workdir=REPO,
-        )._workflow
+    configs = [REPO / "config/paper.yaml", REPO / "config/rehearsal.yaml"]
+    with parsed_workflow(configfiles=configs) as workflow:
         tables = [
             rule
             for rule in workflow.rules

@@ -305,7 +305,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--channels", type=int, choices=(1, 3))
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--steps", type=int, help="optimizer steps per timed unit")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds (>= 5)")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds (>= 5)")
     parser.add_argument(
         "--workers",
         default="0,cores",

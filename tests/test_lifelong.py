@@ -655,3 +655,27 @@ def test_snakefile_end_to_end_writes_the_table(workdir):
         "lifelong_sequence": 4,
         "lifelong_report": 1,
     }
+
+
+def test_evaluation_passes_use_the_configured_eval_batch(monkeypatch):
+    """task_accuracies predicts in train.eval_batch_size batches, not one fixed size: the
+    activations of a pass stay bounded whatever the test set's size."""
+    import torch
+
+    from hwbench.studies.lifelong import job
+
+    seen = []
+
+    def fake_predict(model, x, batch_size, transform=None, device=None):
+        seen.append(batch_size)
+        return torch.zeros(len(x), 2)
+
+    monkeypatch.setattr(job, "predict", fake_predict)
+    x = torch.zeros(10, 4, 4, dtype=torch.uint8)
+    y = torch.zeros(10, dtype=torch.long)
+    rows = {"a": {"test": np.arange(6)}, "b": {"test": np.arange(6, 10)}}
+    tasks = job.Tasks(x, y, rows, ["0", "1"], eval_batch_size=3)
+    model = torch.nn.Linear(1, 1)
+    assert job.task_accuracies(model, tasks) == {"a": 1.0, "b": 1.0}
+    assert job.task_accuracies(model, tasks, batch_size=5) == {"a": 1.0, "b": 1.0}
+    assert seen == [3, 5]

@@ -64,6 +64,9 @@ class Tasks:
     rows: dict[str, dict[str, np.ndarray]]  # task -> {"train", "test", "heldout"...} -> rows
     classes: list  # the label names behind class ids 0..C-1
     transform: Callable | None = None  # per batch: x -> model input (None: x is the input)
+    # evaluation batch (train.eval_batch_size): bounds the activations of a prediction
+    # pass, which would otherwise grow with the test set
+    eval_batch_size: int = 512
 
     @property
     def num_classes(self) -> int:
@@ -78,9 +81,11 @@ class Tasks:
         idx = torch.as_tensor(np.sort(idx), device=self.x.device)
         return {"x": self.x[idx], "y": self.y[idx]}
 
-    def predict(self, model, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """``model``'s outputs on stored inputs ``x``, batch by batch on the model's device."""
+    def predict(self, model, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """``model``'s outputs on stored inputs ``x``, batch by batch on the model's device
+        (``batch_size`` None: :attr:`eval_batch_size`)."""
         device = next(model.parameters()).device
+        batch_size = batch_size or self.eval_batch_size
         return predict(model, x, batch_size, transform=self.transform, device=device)
 
     def fingerprint(self) -> dict:
@@ -240,7 +245,8 @@ def load_tasks(
     x = torch.from_numpy(np.ascontiguousarray(images))
     y = class_positions(data.meta.iloc[index], classes, where)
     y = torch.tensor(y, dtype=torch.long)
-    return Tasks(x=x, y=y, rows=rows, classes=classes, transform=transform)
+    eval_batch = int(cfg.get("train", {}).get("eval_batch_size") or 512)
+    return Tasks(x, y, rows, classes, transform=transform, eval_batch_size=eval_batch)
 
 
 # --- training ----------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def make_model(cfg: Mapping, num_classes: int, seed: int, device: torch.device):
     return model_from_config(cfg["model"], num_classes).to(device)
 
 
-def task_accuracies(model, tasks: Tasks, which: str = "test", batch_size: int = 512):
+def task_accuracies(model, tasks: Tasks, which: str = "test", batch_size: int | None = None):
     """Accuracy of ``model`` on each task's ``which`` rows (eval mode, no grad).
 
     One pass over all tasks' rows, split afterwards: cheaper than a pass per task

@@ -77,7 +77,7 @@ class Selection:
     meta.csv rows (index reset).
     """
 
-    images: np.ndarray
+    images: np.ndarray | None
     labels: np.ndarray
     index: np.ndarray
     meta: pd.DataFrame
@@ -162,6 +162,7 @@ def select(
     resample: int | None = None,
     order: str = "dataset",
     where: str | None = None,
+    read_images: bool = True,
 ) -> Selection:
     """The rows of a processed dataset in ``splits``, of ``classes``, by ``writers``.
 
@@ -170,6 +171,8 @@ def select(
     split names to take (None: every row). ``classes``: label names; labels become
     positions in it and other rows are left out. ``writers``: keep these writers.
     ``order``: ``"dataset"`` (row order) or ``"split"`` (the split file's order).
+    ``read_images=False`` leaves ``images`` None: the caller reads the rows
+    (``index``) itself, e.g. per batch (:mod:`hwbench.rows`).
     An empty selection is an error naming what was asked for.
     """
     if not isinstance(data, Processed):
@@ -199,7 +202,7 @@ def select(
         asked = ", ".join(f"{k}={v}" for k, v in asked.items() if v is not None)
         raise ValueError(f"{where}: no rows match {asked or 'the selection'}")
     return Selection(
-        images=data.images[rows],
+        images=data.images[rows] if read_images else None,
         labels=labels[rows],
         index=rows,
         meta=data.meta.iloc[rows].reset_index(drop=True),

@@ -13,6 +13,7 @@ import yaml
 from hwbench import charsets
 from hwbench.report import aggregate
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
+from hwbench.rows import StoredRows
 from hwbench.store import save_processed
 from hwbench.studies.onemodel import job, plan
 from hwbench.studies.onemodel.job import Evaluator, PhocLoss, load_task_split, set_splits
@@ -387,6 +388,50 @@ def test_load_task_split_keeps_the_split_files_order_and_the_charset(tmp_path):
     assert part.words == [arabic[(i - 40) // 4].word for i in order]
 
 
+def test_task_split_read_per_batch_equals_the_split_in_memory(tmp_path):
+    images, _ = tiny_processed(tmp_path)
+    task = Task("arabic", "synth", charset="arabic_digits")
+    args = (task, tmp_path / "processed", tmp_path / "split.csv", ["train", "test"])
+    resident = load_task_split(*args, resident_mb=None)
+    on_disk = load_task_split(*args, resident_mb=0)
+    assert isinstance(resident.images, np.ndarray) and isinstance(on_disk.images, StoredRows)
+    assert on_disk.words == resident.words and on_disk.images.shape == resident.images.shape
+    assert np.array_equal(on_disk.images[torch.arange(len(resident.images))], resident.images)
+    # 40 x 28 x 28 bytes: 0.03 MiB, in memory under a budget of 1 MiB
+    assert isinstance(load_task_split(*args, resident_mb=1).images, np.ndarray)
+
+
+def one_job_params(tmp_path, **changes):
+    om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
+    om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1}, **changes)
+    om["tasks"] = [
+        {"name": "latin", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
+        {"name": "arabic", "dataset": "synth", "charset": "arabic_digits"},
+    ]
+    params = plan.train_params(om, "joint_djb2", 0)
+    data = {"processed": str(tmp_path / "processed"), "split": str(tmp_path / "split.csv")}
+    params["data"] = {"latin": data, "arabic": data}
+    return params
+
+
+def test_a_job_reading_its_images_per_batch_equals_one_holding_them(tmp_path):
+    """resident_mb: 0 reads every batch's rows from images.npy: the same run, the same
+    checkpoint fingerprint (so either resumes the other), the same results."""
+    tiny_processed(tmp_path)
+    records, infos = [], []
+    for name, budget in (("memory", None), ("disk", 0)):
+        record = job.run(
+            one_job_params(tmp_path, resident_mb=budget), tmp_path / name / "eval.json"
+        )
+        records.append(record)
+        infos.append(json.loads((tmp_path / name / "run.json").read_text()))
+    assert records[1]["metrics"] == records[0]["metrics"]
+    assert infos[1]["config"] == infos[0]["config"]
+    a = torch.load(tmp_path / "memory" / "model.pt", weights_only=True)
+    b = torch.load(tmp_path / "disk" / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
     tiny_processed(tmp_path)
     om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
@@ -421,8 +466,11 @@ def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
     ]
     assert record["fit"]["epochs_run"] == 1 and record["fit"]["stop_reason"] == "epochs"
     # the job's params are part of the checkpoint fingerprint: a checkpoint of other
-    # labels, prime or canvas is not resumed (the engine's fingerprint tests)
+    # labels, prime or canvas is not resumed (the engine's fingerprint tests); where
+    # the images live (resident_mb) is not: it does not change the result
     info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert params["resident_mb"] == 2048
+    del params["resident_mb"]
     assert info["config"]["run"] == json.loads(json.dumps(params, sort_keys=True))
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
     # the stored input is row ids into the tasks' uint8 images (never the canvases);

@@ -25,6 +25,8 @@ from hwbench.data import charset_classes, select
 from hwbench.engine import TrainConfig, fit, pick_device, predict, seed_everything, write_result
 from hwbench.models import build_model
 from hwbench.retrieval import qbe_map, qbs_map
+from hwbench.rows import StoredRows, rows_or_resident
+from hwbench.store import IMAGES_FILE
 from hwbench.studies.onemodel.labels import Vocabulary, build_vocabulary
 from hwbench.studies.onemodel.phoc import cosine_similarity
 from hwbench.studies.onemodel.sensory import CanvasTransform, ImageBlock
@@ -40,7 +42,7 @@ log = logging.getLogger("hwbench.onemodel")
 class TaskData:
     """One split of one task: uint8 images (N x H x W, or N x 3 x H x W) and class words."""
 
-    images: np.ndarray
+    images: np.ndarray | StoredRows  # in memory, or read per batch
     words: list[str]
 
 
@@ -56,16 +58,27 @@ def set_splits(validation: bool) -> dict[str, tuple[str, ...]]:
     return {"train": ("train", "val"), "test": ("test",)}
 
 
-def load_task_split(task: Task, processed_dir, split_csv, splits: Sequence[str]) -> TaskData:
-    """The rows of the task's dataset in ``splits`` (split file order), of its charset if any."""
+def load_task_split(
+    task: Task, processed_dir, split_csv, splits: Sequence[str], resident_mb: float | None = None
+) -> TaskData:
+    """The rows of the task's dataset in ``splits`` (split file order), of its charset if any.
+
+    Images larger than ``resident_mb`` MiB stay on disk, read per batch
+    (:class:`~hwbench.rows.StoredRows`); colour images (N x H x W x 3 on disk, the
+    canvas wants N x 3 x H x W) are always read into memory.
+    """
     classes = charset_classes([task.charset]) if task.charset is not None else None
     where = f"task {task.name} ({processed_dir}, {split_csv})"
-    part = select(processed_dir, split_csv, splits, classes=classes, order="split", where=where)
+    part = select(
+        processed_dir, split_csv, splits, classes=classes, order="split", where=where,
+        read_images=False,
+    )  # fmt: skip
     names = part.meta["label_name"].astype(str).tolist()
     words = [charsets.word(n) for n in names] if task.words == "charset" else names
-    images = np.asarray(part.images)
+    path = Path(processed_dir) / IMAGES_FILE
+    images = rows_or_resident(path, part.index, resident_mb)
     if images.ndim == 4:  # colour N x H x W x 3 -> N x 3 x H x W for the canvas
-        images = np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+        images = np.ascontiguousarray(np.asarray(images[:]).transpose(0, 3, 1, 2))
     return TaskData(images, words)
 
 
@@ -200,6 +213,7 @@ class RunSpec:
     seed: int
     data: dict  # task name -> {"processed": dir, "split": csv}
     validation: bool = False  # hold the split's val rows out (else train on them)
+    resident_mb: float | None = 2048.0  # larger task sets are read per batch (hwbench.rows)
 
 
 def spec_from_dict(values: Mapping) -> RunSpec:
@@ -230,7 +244,9 @@ def assemble(
     for s in splits[spec.tasks[0].name]:  # the sets, train first
         for task in spec.tasks:
             part = splits[task.name][s]
-            images = torch.from_numpy(part.images)
+            images = part.images
+            if isinstance(images, np.ndarray):
+                images = torch.from_numpy(images)
             blocks.append(ImageBlock(f"{task.name}/{s}", images, task.scale_height))
             entries = torch.from_numpy(vocab.index(task.name, part.words))
             parts.setdefault(s, []).append((len(blocks) - 1, entries))
@@ -273,7 +289,13 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
     log.info("sets from the split files' rows: %s", sets_of)
     splits = {
         t.name: {
-            s: load_task_split(t, spec.data[t.name]["processed"], spec.data[t.name]["split"], rows)
+            s: load_task_split(
+                t,
+                spec.data[t.name]["processed"],
+                spec.data[t.name]["split"],
+                rows,
+                spec.resident_mb,
+            )  # fmt: skip
             for s, rows in sets_of.items()
         }
         for t in spec.tasks
@@ -311,7 +333,8 @@ def run(params: Mapping, eval_path: str | os.PathLike) -> dict:
         eval_sets={"val": sets["val"]} if "val" in sets else None,
         metrics_fn=lambda outputs, d: {"acc": evaluator.within_task_accuracy(outputs, d["y"])},
         device=device,
-        fingerprint=dict(params),
+        # where the images live does not change the result: a resume ignores it
+        fingerprint={k: v for k, v in params.items() if k != "resident_mb"},
         transform=transform,
     )
     model.eval()

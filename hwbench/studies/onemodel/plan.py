@@ -124,6 +124,7 @@ def train_params(om: Mapping, run: str, seed: int) -> dict:
         "seed": int(seed),
         "data": {t: task_data(om, t) for t in tasks},
         "validation": bool(om["validation"]),
+        "resident_mb": om.get("resident_mb", 2048),
     }
 
 

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwbench.rows import StoredRows
+
 
 def check_canvas(canvas: Sequence[int]) -> tuple[int, int, int]:
     """``canvas`` as (channels, height, width) of positive ints, with a clear error."""
@@ -102,13 +104,16 @@ def standardize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
 
 @dataclass
 class ImageBlock:
-    """One task's images of one set, uint8 (N x H x W or N x C x H x W), host memory."""
+    """One task's images of one set, uint8 (N x H x W or N x C x H x W), in host memory
+    or on disk."""
 
     name: str  # e.g. "latin/train", for messages and the transform's repr
-    images: torch.Tensor
+    images: torch.Tensor | StoredRows  # StoredRows: read from disk per batch
     scale_height: int | None = None  # rows the images are scaled to on the canvas
 
     def digest(self) -> str:
+        if isinstance(self.images, StoredRows):
+            return self.images.digest()  # streamed: the same hash of the same bytes
         data = self.images.contiguous().numpy()
         return hashlib.blake2b(data, digest_size=8).hexdigest()
 

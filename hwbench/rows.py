@@ -1,0 +1,164 @@
+"""Rows of a processed ``images.npy`` read from disk one batch at a time.
+
+A job whose selected images are larger than its budget keeps only their row numbers
+and reads each batch's rows with ``pread``: its resident memory no longer grows with
+the dataset. The reads go through the page cache, which the kernel shares between the
+jobs on a node that read the same dataset and reclaims under pressure; a memory map
+would do the same but count every page a job touched in its RSS (which SLURM and
+``benchmarks/memory.py`` watch) for the rest of the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DIGEST_CHUNK_BYTES = 64 * 2**20
+
+
+def _npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of an .npy file, from its header alone."""
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        except ValueError as err:
+            raise ValueError(f"{path}: not a readable .npy file ({err}); rebuild it") from err
+        if fortran:
+            raise ValueError(f"{path}: Fortran-ordered arrays are not row-readable; rebuild it")
+        return tuple(shape), np.dtype(dtype), f.tell()
+
+
+class StoredRows:
+    """Rows ``rows`` of the uint8 array in ``path``, read when indexed.
+
+    Behaves as a read-only uint8 tensor of shape ``(len(rows), *row_shape)`` for what
+    the batch transforms need: ``len``, ``shape``, ``ndim``, ``dtype`` and indexing by
+    an index tensor, array or slice (returning a CPU tensor). The file must not change
+    while a job reads it; its content hash (:meth:`digest`) goes in the job's
+    checkpoint fingerprint.
+    """
+
+    dtype = torch.uint8
+    _fd: int | None = None  # opened on the first read, per process
+    _pid: int | None = None
+
+    def __init__(self, path: str | os.PathLike, rows: Sequence[int] | np.ndarray | None = None):
+        self.path = Path(path)
+        shape, dtype, self._offset = _npy_layout(self.path)
+        if dtype != np.uint8 or len(shape) < 2:
+            raise ValueError(f"{self.path}: expected uint8 N x ..., got {dtype} {shape}")
+        n = shape[0]
+        self.row_shape = tuple(shape[1:])
+        self.row_bytes = math.prod(self.row_shape)
+        expected = self._offset + n * self.row_bytes
+        if os.path.getsize(self.path) != expected:
+            raise ValueError(
+                f"{self.path}: {os.path.getsize(self.path)} bytes, the header says {expected} "
+                "(truncated or still being written): rebuild it"
+            )
+        self.rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= n):
+            raise IndexError(f"{self.path}: rows outside 0..{n - 1}")
+        self._digest: str | None = None
+
+    # --- what a tensor would answer ---------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.rows), *self.row_shape))
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.row_shape)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.rows) * self.row_bytes
+
+    def __getitem__(self, index) -> torch.Tensor:
+        if isinstance(index, slice):
+            positions = np.arange(len(self.rows))[index]
+        else:
+            positions = np.asarray(torch.as_tensor(index).cpu(), dtype=np.int64).reshape(-1)
+        return torch.from_numpy(self.read(positions))
+
+    def __repr__(self) -> str:
+        return f"StoredRows({self.path}, {len(self)} of {'x'.join(map(str, self.row_shape))})"
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _file(self) -> int:
+        # One descriptor per process: a forked worker must not share the parent's.
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def read(self, positions: np.ndarray) -> np.ndarray:
+        """The images at ``positions`` (into ``rows``), as a new uint8 array.
+
+        The file rows are read in ascending order, one ``pread`` per run of
+        consecutive rows, so a pass in file order reads the file sequentially.
+        """
+        positions = np.asarray(positions, dtype=np.int64)
+        if len(positions) and (positions.min() < -len(self.rows) or positions.max() >= len(self)):
+            raise IndexError(f"{self!r}: positions outside 0..{len(self) - 1}")
+        file_rows = self.rows[positions]
+        order = np.argsort(file_rows, kind="stable")
+        ordered = file_rows[order]
+        buffer = np.empty((len(ordered), self.row_bytes), dtype=np.uint8)
+        breaks = np.flatnonzero(np.diff(ordered) != 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks):
+            if len(run):
+                self._pread(buffer[run[0] : run[-1] + 1], int(ordered[run[0]]))
+        out = np.empty_like(buffer)
+        out[order] = buffer
+        return out.reshape((len(positions), *self.row_shape))
+
+    def _pread(self, into: np.ndarray, first_row: int) -> None:
+        view, offset = memoryview(into).cast("B"), self._offset + first_row * self.row_bytes
+        while len(view):
+            got = os.preadv(self._file(), [view], offset)
+            if got == 0:
+                raise OSError(f"{self.path}: ended early at byte {offset}; rebuild it")
+            view, offset = view[got:], offset + got
+
+    def digest(self) -> str:
+        """Content hash of the selected rows in order (the same as of the array in memory)."""
+        if self._digest is None:
+            h = hashlib.blake2b(digest_size=8)
+            step = max(1, DIGEST_CHUNK_BYTES // self.row_bytes)
+            for start in range(0, len(self), step):
+                h.update(self.read(np.arange(start, min(start + step, len(self)))))
+            self._digest = h.hexdigest()
+        return self._digest
+
+    def __del__(self):
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+    def __getstate__(self):  # a pickled copy opens its own descriptor
+        return {**self.__dict__, "_fd": None, "_pid": None}
+
+
+def rows_or_resident(
+    path: str | os.PathLike, rows: np.ndarray, budget_mb: float | None
+) -> StoredRows | np.ndarray:
+    """Rows ``rows`` of ``path``: read per batch when larger than ``budget_mb`` MiB,
+    else read now into memory (None: always into memory)."""
+    stored = StoredRows(path, rows)
+    if budget_mb is not None and stored.nbytes > budget_mb * 2**20:
+        return stored
+    return stored.read(np.arange(len(stored)))

@@ -11,7 +11,9 @@ generator's ``samples_per_class``). With inputs kept as uint8 and transformed pe
 4N must cost about what N costs: growth = peak(4N) / peak(N) <= 1.25.
 
 It prints a line per study, then ``max growth``, and the input memory the job would hold
-at the paper's full training-set size (the uint8 store: images x bytes per stored image).
+at the paper's full training-set size (the uint8 store: images x bytes per stored image),
+and where it is kept: in memory, or on disk with each batch's rows read (a study's
+``resident_mb``: OneModel's paper-size task sets).
 Rows go to reports/bench.csv.
 
     python benchmarks/memory.py                      # every study, N = 8 per class
@@ -150,6 +152,17 @@ def _bytes_per_image(work: Path) -> float:
     return total / max(1, sum(len(store) for store in stores))
 
 
+def paper_residency(study: str, paper_mib: float) -> str:
+    """Where a paper-preset job keeps its uint8 store: in memory, or on disk read per
+    batch when the study has a ``resident_mb`` budget (config.yaml under paper.yaml)."""
+    sections = [yaml.safe_load((ROOT / name).read_text()).get(study) or {} for name in (
+        "config.yaml", "config/paper.yaml")]  # fmt: skip
+    budget = next((s["resident_mb"] for s in reversed(sections) if "resident_mb" in s), None)
+    if budget is not None and paper_mib > budget:
+        return f"read from disk per batch: over {study}.resident_mb {budget} MiB"
+    return "held in memory"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", nargs="+", choices=list(JOBS), default=list(JOBS))
@@ -168,11 +181,12 @@ def main(argv=None) -> None:
         peaks += [small["peak_mib"], large["peak_mib"]]
         paper_images = LARGEST_JOB_IMAGES[job.rule]
         paper_mib = paper_images * large["bytes_per_image"] / 2**20
+        where = paper_residency(study, paper_mib)
         print(
             f"{study}: N={small['images']} {small['peak_mib']:.0f} MiB, "
             f"4N {large['peak_mib']:.0f} MiB, growth {growth:.3f}"
             f"  ({job.rule}; {large['images']} images at 4N; input store at the paper's "
-            f"{paper_images:,} images: {paper_mib:,.0f} MiB uint8)"
+            f"{paper_images:,} images: {paper_mib:,.0f} MiB uint8, {where})"
         )
         note = f"{job.rule}, rehearsal shapes, load {load:.2f}"
         for metric, value, unit, kind, target in (
@@ -181,9 +195,10 @@ def main(argv=None) -> None:
             ("growth 4N/N", growth, "x", "measured", f"<= {GROWTH_TARGET}"),
             ("input store, paper size", paper_mib, "MiB", "projected", ""),
         ):
+            extra = f"; {where}" if metric.startswith("input store") else ""
             rows.append(
                 dict(benchmark=f"memory {study}", metric=metric, value=round(value, 3), unit=unit)
-                | dict(kind=kind, target=target, note=f"{note}; N={small['images']} images")
+                | dict(kind=kind, target=target, note=f"{note}; N={small['images']} images{extra}")
             )
     worst = max(growths)
     verdict = "meets" if worst <= GROWTH_TARGET and max(peaks) < PEAK_TARGET_MIB else "MISSES"

@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 
 from hwbench import recompute
 from hwbench.metrics import classification_metrics
+from hwbench.rows import StoredRows
 from hwbench.store import atomic_path, write_csv, write_json
 
 log = logging.getLogger("hwbench.engine")
@@ -509,7 +510,8 @@ class Run:
 
 
 def data_fingerprint(sets: Mapping[str, Data | None]) -> dict:
-    """Shape, dtype and a content hash of every tensor of every data set.
+    """Shape, dtype and a content hash of every tensor of every data set
+    (:class:`~hwbench.rows.StoredRows` included: the hash of the rows it reads).
 
     A checkpoint resumes only on the very data it was trained on: a changed split,
     dataset or transform starts the run over.
@@ -517,6 +519,9 @@ def data_fingerprint(sets: Mapping[str, Data | None]) -> dict:
     out = {}
     for name, data in sets.items():
         for key, tensor in (data or {}).items():
+            if isinstance(tensor, StoredRows):  # the same hash as of its rows in memory
+                out[f"{name}.{key}"] = [list(tensor.shape), str(tensor.dtype), tensor.digest(16)]
+                continue
             t = tensor.detach().to("cpu").contiguous()
             flat = t.reshape(-1).view(torch.uint8) if t.numel() else t.to(torch.uint8)
             digest = hashlib.blake2b(flat.numpy(), digest_size=16)
@@ -725,14 +730,18 @@ def _freeze_bn_of_frozen(model: nn.Module) -> None:
 
 
 def _nbytes(data: Data) -> int:
-    return sum(v.numel() * v.element_size() for v in data.values())
+    return sum(
+        v.nbytes if isinstance(v, StoredRows) else v.numel() * v.element_size()
+        for v in data.values()
+    )
 
 
 def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -> dict | None:
     """Check a data dict and move it to ``device`` when it fits ``budget_mb``.
 
     Data larger than the budget stay in host memory (pinned on CUDA) and each batch
-    is copied on its own: the resident input is the compact store, never more.
+    is copied on its own: the resident input is the compact store, never more. An
+    ``x`` of :class:`~hwbench.rows.StoredRows` stays on disk: each batch's rows are read.
     """
     if data is None:
         return None
@@ -742,6 +751,8 @@ def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -
     bad = {k: len(v) for k, v in data.items() if len(v) != n}
     if bad:
         raise ValueError(f"data tensors differ in length from x ({n}): {bad}")
+    if any(isinstance(v, StoredRows) for v in data.values()):
+        return dict(data)  # rows read from disk one batch at a time
     if budget_mb is not None and _nbytes(data) > budget_mb * 2**20:
         if device.type == "cuda":
             return {k: v.pin_memory() for k, v in data.items()}

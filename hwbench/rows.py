@@ -49,6 +49,7 @@ class StoredRows:
     """
 
     dtype = torch.uint8
+    device = torch.device("cpu")  # where an indexed batch comes out
     _fd: int | None = None  # opened on the first read, per process
     _pid: int | None = None
 
@@ -69,7 +70,7 @@ class StoredRows:
         self.rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= n):
             raise IndexError(f"{self.path}: rows outside 0..{n - 1}")
-        self._digest: str | None = None
+        self._digests: dict[int, str] = {}
 
     # --- what a tensor would answer ---------------------------------------------------
 
@@ -135,15 +136,15 @@ class StoredRows:
                 raise OSError(f"{self.path}: ended early at byte {offset}; rebuild it")
             view, offset = view[got:], offset + got
 
-    def digest(self) -> str:
-        """Content hash of the selected rows in order (the same as of the array in memory)."""
-        if self._digest is None:
-            h = hashlib.blake2b(digest_size=8)
+    def digest(self, digest_size: int = 8) -> str:
+        """BLAKE2b of the selected rows' bytes in order: the hash of the array in memory."""
+        if digest_size not in self._digests:
+            h = hashlib.blake2b(digest_size=digest_size)
             step = max(1, DIGEST_CHUNK_BYTES // self.row_bytes)
             for start in range(0, len(self), step):
                 h.update(self.read(np.arange(start, min(start + step, len(self)))))
-            self._digest = h.hexdigest()
-        return self._digest
+            self._digests[digest_size] = h.hexdigest()
+        return self._digests[digest_size]
 
     def __del__(self):
         if self._fd is not None and self._pid == os.getpid():

@@ -100,3 +100,12 @@ def test_memory_scales_the_training_set_it_measures(memory):
     assert lifelong == {"synth": {"synth_lifelong": {"samples_per_class": 4}}}
     rules = {job.rule for job in memory.JOBS.values()}
     assert rules <= set(_load("cost").LARGEST_JOB_IMAGES)
+
+
+def test_memory_says_where_the_paper_store_is_kept(memory):
+    # OneModel's paper task sets (~12 GB uint8) are over its budget (config.yaml: 2048)
+    assert memory.paper_residency("onemodel", 12_133) == (
+        "read from disk per batch: over onemodel.resident_mb 2048 MiB"
+    )
+    assert memory.paper_residency("onemodel", 100) == "held in memory"
+    assert memory.paper_residency("transfer", 13_000) == "held in memory"  # no budget key

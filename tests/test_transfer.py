@@ -363,12 +363,14 @@ def test_train_inputs_and_params_per_mode():
         "target": tr_cfg["tasks"]["letters_b"],
         "model": tr_cfg["model"],
         "train": tr_cfg["train"],
+        "resident_mb": 2048,
     }
     assert tp.train_params(tr_cfg, "letters", "frozen") == {**control, "head_init": "shared"}
     assert tp.source_params(tr_cfg, "digits_a") == {
         "task": tr_cfg["tasks"]["digits_a"],
         "model": tr_cfg["model"],
         "train": tr_cfg["train"],
+        "resident_mb": 2048,
     }
 
 
@@ -639,3 +641,60 @@ def test_128_px_jobs_upsample_mnist_per_batch_and_keep_uint8_data(tmp_path, monk
         (torch.uint8, (28, 28), {(1, 128, 128)}),
         (torch.uint8, (128, 128), {(1, 128, 128)}),
     ]
+
+
+def test_jobs_reading_images_per_batch_equal_jobs_holding_them(tmp_path, monkeypatch):
+    """resident_mb 0: the engine gets rows read from images.npy per batch, not a tensor;
+    the source and the transfer train to the same weights and metrics, and their
+    checkpoints share a fingerprint (either resumes the other)."""
+    from hwbench import engine
+
+    digits = list("0123456789")
+    _save(tmp_path / "mnist", digits * 4, ["train"] * 30 + ["test"] * 10, 28, 0)
+    _save(tmp_path / "nist", digits * 4, ["hsf_0"] * 30 + ["hsf_4"] * 10, 28, 1)
+    model_cfg = {"name": "small_cnn", "in_channels": 1, "input_size": 28, "normalize": "none"}
+    task = {"charsets": ["latin_digits"]}
+    source_task = {
+        **task,
+        "dataset": "mnist",
+        "split": {"scheme": "source_split", "test": ["test"]},
+    }
+    target = {**task, "dataset": "nist", "split": {"scheme": "source_split", "test": ["hsf_4"]}}
+    kinds, real_fit = [], engine.fit
+
+    def spy_fit(model, train, *args, eval_sets=None, **kwargs):
+        kinds.append((type(train["x"]).__name__, type(eval_sets["test"]["x"]).__name__))
+        return real_fit(model, train, *args, eval_sets=eval_sets, **kwargs)
+
+    monkeypatch.setattr(engine, "fit", spy_fit)
+    records = {}
+    for name, budget in (("memory", None), ("disk", 0)):
+        run = tmp_path / name
+        source = tr.source_job(
+            tmp_path / "mnist", None, source_task, model_cfg, TRAIN, 0,
+            run / "source" / "eval.json", resident_mb=budget,
+        )  # fmt: skip
+        target_record = tr.transfer_job(
+            tmp_path / "nist", None, target, "finetuned", model_cfg, TRAIN, 0,
+            run / "finetuned" / "eval.json", source_model=run / "source" / "model.pt",
+            source_eval=source, resident_mb=budget,
+        )  # fmt: skip
+        records[name] = (source, target_record)
+    assert kinds == [("Tensor", "Tensor")] * 2 + [("StoredRows", "StoredRows")] * 2
+
+    def timeless(record):  # the history's time_s is wall time
+        history = [
+            {k: v for k, v in row.items() if k != "time_s"} for row in record["metrics"]["history"]
+        ]
+        return {**record["metrics"], "history": history, "source_model": None}
+
+    for held, read in zip(records["memory"], records["disk"], strict=True):
+        assert timeless(read) == timeless(held)
+    for part in ("source", "finetuned"):
+        a = torch.load(tmp_path / "memory" / part / "model.pt", weights_only=True)
+        b = torch.load(tmp_path / "disk" / part / "model.pt", weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        info = [
+            json.loads((tmp_path / n / part / "run.json").read_text()) for n in ("memory", "disk")
+        ]
+        assert info[0]["config"] == info[1]["config"]

@@ -24,6 +24,7 @@ with job_log(snakemake.log[0]) as log:
             params["train"],
             seed,
             eval_path,
+            resident_mb=params.get("resident_mb"),
             task=snakemake.wildcards.task,
             role="source",
         )
@@ -46,6 +47,7 @@ with job_log(snakemake.log[0]) as log:
             source_model=snakemake.input.get("source_model"),
             source_eval=source_eval,
             head_init=params.get("head_init", "shared"),
+            resident_mb=params.get("resident_mb"),
             set=snakemake.wildcards.set,
         )
     log.info("%s: final test F1 %.4f", eval_path, record["metrics"]["history"][-1]["test_f1"])

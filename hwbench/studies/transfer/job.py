@@ -26,7 +26,8 @@ import torch
 
 from hwbench import engine
 from hwbench.data import batch_transform, charset_classes, select, split_of_rows
-from hwbench.store import Processed, load_processed, read_split
+from hwbench.rows import StoredRows, rows_or_resident
+from hwbench.store import IMAGES_FILE, Processed, load_processed, read_split
 from hwbench.studies.transfer.spec import (
     CLASS_ACC,
     HEAD_INITS,
@@ -53,12 +54,13 @@ def task_classes(charsets: Sequence[str]) -> list[str]:
 
 @dataclass
 class TaskData:
-    """A task's images (uint8 N x H x W) and 0-based labels, split into train and test."""
+    """A task's images (uint8 N x H x W) and 0-based labels, split into train and test.
+    Images over the job's budget stay on disk (:class:`~hwbench.rows.StoredRows`)."""
 
     classes: list[str]
-    x_train: torch.Tensor
+    x_train: torch.Tensor | StoredRows
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | StoredRows
     y_test: torch.Tensor
 
     def describe(self) -> str:
@@ -87,13 +89,18 @@ def _role_splits(names: np.ndarray, split: Mapping, where: str) -> dict[str, lis
 
 
 def select_task(
-    data: Processed, task: Mapping, split_frame: pd.DataFrame | None = None, where: str = "task"
+    data: Processed,
+    task: Mapping,
+    split_frame: pd.DataFrame | None = None,
+    where: str = "task",
+    stored: tuple[Path, float] | None = None,
 ) -> TaskData:
     """The images of ``task`` (``charsets``, ``split``) from a processed dataset.
 
     ``split.scheme: source_split`` reads the dataset's own partition column (MNIST
     train/test, NIST hsf_N); a split-file scheme reads ``split_frame`` (index, split).
-    Rows keep the dataset's order.
+    Rows keep the dataset's order. ``stored``: (its images.npy, a budget in MiB):
+    a set of images larger than the budget stays on disk, read per batch.
     """
     classes = task_classes(task["charsets"])
     split = task["split"]
@@ -104,22 +111,44 @@ def select_task(
         raise ValueError(f"{where}: scheme {split['scheme']!r} needs its split file")
     roles = _role_splits(split_of_rows(data.meta, split_frame, where), split, where)
     train, test = (
-        select(data, split_frame, roles[role], classes=classes, where=f"{where} {role}")
+        select(
+            data,
+            split_frame,
+            roles[role],
+            classes=classes,
+            where=f"{where} {role}",
+            read_images=stored is None,
+        )  # fmt: skip
         for role in ("train", "test")
     )
     missing = sorted(set(range(len(classes))) - set(train.labels.tolist()))
     if missing:
         log.warning("%s: classes without training images: %s", where, [classes[i] for i in missing])
-    return TaskData(classes, *train.tensors(), *test.tensors())
+    if stored is None:
+        return TaskData(classes, *train.tensors(), *test.tensors())
+    path, budget_mb = stored
+    x_train, x_test = (_images(rows_or_resident(path, s.index, budget_mb)) for s in (train, test))
+    y_train, y_test = (torch.from_numpy(s.labels.astype(np.int64)) for s in (train, test))
+    return TaskData(classes, x_train, y_train, x_test, y_test)
+
+
+def _images(images: np.ndarray | StoredRows) -> torch.Tensor | StoredRows:
+    return torch.from_numpy(images) if isinstance(images, np.ndarray) else images
 
 
 def load_task(
-    processed_dir: str | Path, task: Mapping, split_csv: str | Path | None = None
+    processed_dir: str | Path,
+    task: Mapping,
+    split_csv: str | Path | None = None,
+    resident_mb: float | None = None,
 ) -> TaskData:
-    """:func:`select_task` on data/processed/<dataset> (+ its split file if the scheme has one)."""
+    """:func:`select_task` on data/processed/<dataset> (+ its split file if the scheme has
+    one); train or test images over ``resident_mb`` MiB are read per batch from disk."""
     where = f"{processed_dir} (task {task['dataset']}:{'+'.join(task['charsets'])})"
     split_frame = read_split(split_csv) if split_csv is not None else None
-    return select_task(load_processed(processed_dir, mmap=True), task, split_frame, where)
+    stored = (Path(processed_dir) / IMAGES_FILE, resident_mb) if resident_mb is not None else None
+    data = load_processed(processed_dir, mmap=True)
+    return select_task(data, task, split_frame, where, stored)
 
 
 # --- models -----------------------------------------------------------------------
@@ -293,12 +322,21 @@ def train_run(
 
 
 def source_job(
-    processed_dir, split_csv, task_spec: Mapping, model_cfg, train_cfg, seed, eval_path, **identity
+    processed_dir,
+    split_csv,
+    task_spec: Mapping,
+    model_cfg,
+    train_cfg,
+    seed,
+    eval_path,
+    resident_mb: float | None = None,
+    **identity,
 ) -> dict:
     """Pre-train the source model of a task (``task_spec``: its config); model.pt beside
     ``eval_path`` is what transfers start from. Writes and returns the eval.json record;
-    ``identity`` (e.g. the task's name) goes into it."""
-    data = load_task(processed_dir, task_spec, split_csv)
+    ``identity`` (e.g. the task's name) goes into it. Images over ``resident_mb`` MiB
+    are read per batch from disk."""
+    data = load_task(processed_dir, task_spec, split_csv, resident_mb)
     log.info("source task %s", data.describe())
     engine.seed_everything(seed)
     model, _ = transfer_model("control", model_cfg, data.classes)
@@ -320,11 +358,12 @@ def transfer_job(
     source_model=None,
     source_eval: Mapping | None = None,
     head_init: str = "shared",
+    resident_mb: float | None = None,
     **identity,
 ) -> dict:
     """Train one mode on the target task, from the source model file unless control.
-    Writes and returns the eval.json record."""
-    data = load_task(processed_dir, target, split_csv)
+    Writes and returns the eval.json record (images as in :func:`source_job`)."""
+    data = load_task(processed_dir, target, split_csv, resident_mb)
     log.info("target task %s, mode %s", data.describe(), mode)
     classes = list(source_eval["metrics"]["classes"]) if mode != "control" else None
     engine.seed_everything(seed)

@@ -95,7 +95,12 @@ def task_inputs(tr: Mapping, task_name: str) -> dict[str, str]:
 
 def source_params(tr: Mapping, task_name: str) -> dict:
     """What a source job uses: its task, the model and the training settings."""
-    return {"task": tr["tasks"][task_name], "model": tr["model"], "train": tr["train"]}
+    return {
+        "task": tr["tasks"][task_name],
+        "model": tr["model"],
+        "train": tr["train"],
+        "resident_mb": tr.get("resident_mb", 2048),
+    }
 
 
 def train_inputs(tr: Mapping, set_name: str, mode: str, seed) -> dict[str, str]:
@@ -115,6 +120,7 @@ def train_params(tr: Mapping, set_name: str, mode: str) -> dict:
         "target": tr["tasks"][tr["sets"][set_name]["target"]],
         "model": tr["model"],
         "train": tr["train"],
+        "resident_mb": tr.get("resident_mb", 2048),
     }
     if mode != "control":
         params["head_init"] = tr["head_init"]

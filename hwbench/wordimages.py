@@ -27,6 +27,7 @@ import numpy as np
 
 # The private pool helpers are shared, not copied; preprocess.py stays untouched so
 # that the 28 x 28 preprocess jobs (whose code input it is) never rerun for this module.
+from hwbench.geometry import scaled_size
 from hwbench.preprocess import INK_THRESHOLD, PreprocessError, to_ink
 from hwbench.preprocess import _chunks as split_chunks
 from hwbench.preprocess import _n_workers as n_workers
@@ -35,15 +36,6 @@ from hwbench.preprocess import _run_chunks as run_chunks
 log = logging.getLogger("hwbench.wordimages")
 
 MARGIN = 2  # pixels of paper kept around the ink's bounding box (at the source resolution)
-
-
-def fit_width(height: int, width: int, out_h: int, max_w: int) -> tuple[int, int]:
-    """Size of an ``height`` x ``width`` image scaled to ``out_h`` rows, aspect kept,
-    shrunk further (both sides) when it would be wider than ``max_w``."""
-    new_h, new_w = out_h, max(1, round(width * out_h / height))
-    if new_w > max_w:
-        new_h, new_w = max(1, round(height * max_w / width)), max_w
-    return min(new_h, out_h), new_w
 
 
 def crop_to_ink(ink: np.ndarray, margin: int = MARGIN) -> np.ndarray:
@@ -72,7 +64,7 @@ def normalize_word(
     ink = to_ink(img, invert)
     if crop:
         ink = crop_to_ink(ink)
-    new_h, new_w = fit_width(ink.shape[0], ink.shape[1], height, max_width)
+    new_h, new_w = scaled_size(ink.shape[0], ink.shape[1], height, max_width)
     shrink = new_h < ink.shape[0]
     small = cv2.resize(
         ink, (new_w, new_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR

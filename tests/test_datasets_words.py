@@ -14,9 +14,10 @@ from hwbench import stopwords
 from hwbench.datasets import registry
 from hwbench.datasets.prepare import build_arrays
 from hwbench.datasets.words import WordDatasetError, read_iam, read_ifn_enit
+from hwbench.geometry import scaled_size
 from hwbench.preprocess import PreprocessError
 from hwbench.store import load_processed
-from hwbench.wordimages import fit_width, normalize_word
+from hwbench.wordimages import normalize_word
 
 SMALL = {"height": 16, "max_width": 64, "workers": 1}
 
@@ -89,7 +90,7 @@ def test_iam_reader_labels_writers_partition(tmp_path):
     # each ink box (plus its 2 px crop margin) is scaled to 16 rows, aspect kept
     for img, (_, _, _, w, h) in zip(images, kept, strict=True):
         cols = np.flatnonzero(img.any(axis=0))
-        expected_h, expected_w = fit_width(h + 4, w + 4, 16, 64)
+        expected_h, expected_w = scaled_size(h + 4, w + 4, 16, 64)
         # the ink ends where its right edge (2 px of paper before the crop's end) lands
         assert cols.max() + 1 == pytest.approx((w + 2) * expected_w / (w + 4), abs=1)
         assert not img[:, expected_w:].any()
@@ -253,7 +254,7 @@ def test_normalize_word_keeps_aspect_and_pads():
     wide = normalize_word(band(400), height=11, max_width=80, crop=False)
     assert np.flatnonzero(wide.any(axis=0)).max() + 1 == 80  # shrunk to fit the width:
     assert np.flatnonzero(wide.any(axis=1)).max() + 1 <= 4  # 400 x 22 -> 80 x 4
-    assert fit_width(22, 400, 11, 80) == (4, 80) and fit_width(22, 100, 11, 80) == (11, 50)
+    assert scaled_size(22, 400, 11, 80) == (4, 80) and scaled_size(22, 100, 11, 80) == (11, 50)
 
 
 def test_normalize_word_grey_without_binarize():

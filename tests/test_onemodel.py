@@ -11,6 +11,7 @@ import torch
 import yaml
 
 from hwbench import charsets
+from hwbench.geometry import scaled_size
 from hwbench.report import aggregate
 from hwbench.retrieval import average_precision, qbe_map, qbs_map
 from hwbench.rows import StoredRows
@@ -27,7 +28,6 @@ from hwbench.studies.onemodel.labels import (
 from hwbench.studies.onemodel.phoc import nearest_phoc, phoc, phoc_alphabet, phoc_matrix
 from hwbench.studies.onemodel.report import collision_table, long_results, report_table
 from hwbench.studies.onemodel.sensory import (
-    fit_size,
     images_to_canvas,
     pad_to_canvas,
     spectrogram,
@@ -221,7 +221,7 @@ def test_images_to_canvas_scales_to_height_and_pads():
 def test_images_to_canvas_fits_wide_images_to_the_width():
     wide = torch.full((1, 10, 40), 100, dtype=torch.uint8)  # at 32 rows it would be 128 wide
     out = images_to_canvas(wide, [1, 32, 64])
-    assert fit_size(10, 40, 32, 64, 32) == (16, 64)
+    assert scaled_size(10, 40, 32, 64) == (16, 64)
     assert torch.allclose(out[0, 0, :16, :], torch.tensor(100.0))
     assert torch.all(out[0, 0, 16:, :] == 0)
     with pytest.raises(ValueError, match="2-channel images do not fit a 3-channel canvas"):

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hwbench.geometry import scaled_size
 from hwbench.rows import StoredRows
 
 
@@ -31,14 +32,6 @@ def check_canvas(canvas: Sequence[int]) -> tuple[int, int, int]:
     if len(canvas) != 3 or min(canvas) < 1:
         raise ValueError(f"canvas must be [channels, height, width], positive, got {canvas}")
     return canvas  # type: ignore[return-value]
-
-
-def fit_size(height: int, width: int, canvas_h: int, canvas_w: int, scale_h: int) -> tuple:
-    """Size of an image scaled to ``scale_h`` rows, aspect kept, shrunk to fit the canvas."""
-    new_h, new_w = scale_h, max(1, round(width * scale_h / height))
-    if new_w > canvas_w:  # too wide at that height: fit the width instead
-        new_h, new_w = max(1, round(height * canvas_w / width)), canvas_w
-    return min(new_h, canvas_h), new_w
 
 
 def images_to_canvas(
@@ -62,7 +55,7 @@ def images_to_canvas(
     if x.shape[1] not in (1, channels):
         raise ValueError(f"{x.shape[1]}-channel images do not fit a {channels}-channel canvas")
     scale_h = min(int(scale_height or height), height)
-    new_h, new_w = fit_size(x.shape[2], x.shape[3], height, width, scale_h)
+    new_h, new_w = scaled_size(x.shape[2], x.shape[3], scale_h, width)
     if (new_h, new_w) != tuple(x.shape[2:]):
         x = F.interpolate(x, size=(new_h, new_w), mode="bilinear", antialias=True)
     x = x.expand(-1, channels, -1, -1)

@@ -402,6 +402,7 @@ def test_task_split_read_per_batch_equals_the_split_in_memory(tmp_path):
 
 
 def one_job_params(tmp_path, **changes):
+    """A joint_djb2 job's params on :func:`tiny_processed`'s Latin and Arabic digits."""
     om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
     om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1}, **changes)
     om["tasks"] = [
@@ -434,15 +435,7 @@ def test_a_job_reading_its_images_per_batch_equals_one_holding_them(tmp_path):
 
 def test_one_job_writes_the_engine_record_and_fingerprints_its_params(tmp_path):
     tiny_processed(tmp_path)
-    om = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["onemodel"]
-    om.update(canvas=[1, 16, 32], train={**om["train"], "epochs": 1})
-    om["tasks"] = [
-        {"name": "latin", "dataset": "synth", "charset": "latin_digits", "kind": "both"},
-        {"name": "arabic", "dataset": "synth", "charset": "arabic_digits"},
-    ]
-    params = plan.train_params(om, "joint_djb2", 0)
-    data = {"processed": str(tmp_path / "processed"), "split": str(tmp_path / "split.csv")}
-    params["data"] = {"latin": data, "arabic": data}
+    params = one_job_params(tmp_path)
     eval_path = tmp_path / "run" / "eval.json"
     record = job.run(params, eval_path)
     assert json.loads(eval_path.read_text()) == record

@@ -120,7 +120,7 @@ class TrainConfig:
     activation_checkpointing: str = "never"
 
     def __post_init__(self):
-        recompute.wanted(self.activation_checkpointing, torch.device("cpu"))  # validates
+        recompute.check_setting(self.activation_checkpointing)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r}: use 'adam' or 'sgd'")
         if self.mode not in ("min", "max"):
@@ -730,10 +730,7 @@ def _freeze_bn_of_frozen(model: nn.Module) -> None:
 
 
 def _nbytes(data: Data) -> int:
-    return sum(
-        v.nbytes if isinstance(v, StoredRows) else v.numel() * v.element_size()
-        for v in data.values()
-    )
+    return sum(v.numel() * v.element_size() for v in data.values())
 
 
 def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -> dict | None:

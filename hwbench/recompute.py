@@ -24,10 +24,15 @@ from torch.utils.checkpoint import checkpoint
 SETTINGS = ("never", "always", "cpu")
 
 
-def wanted(setting: str, device: torch.device) -> bool:
-    """Whether ``activation_checkpointing: <setting>`` applies on ``device``."""
+def check_setting(setting: str) -> None:
+    """A clear error for an ``activation_checkpointing`` value outside :data:`SETTINGS`."""
     if setting not in SETTINGS:
         raise ValueError(f"activation_checkpointing={setting!r}: use one of {list(SETTINGS)}")
+
+
+def wanted(setting: str, device: torch.device) -> bool:
+    """Whether ``activation_checkpointing: <setting>`` applies on ``device``."""
+    check_setting(setting)
     return setting == "always" or (setting == "cpu" and torch.device(device).type == "cpu")
 
 

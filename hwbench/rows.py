@@ -163,3 +163,8 @@ def rows_or_resident(
     if budget_mb is not None and stored.nbytes > budget_mb * 2**20:
         return stored
     return stored.read(np.arange(len(stored)))
+
+
+def batch_source(images: np.ndarray | StoredRows) -> torch.Tensor | StoredRows:
+    """What a batch is indexed from: a tensor sharing in-memory images, or the StoredRows."""
+    return torch.from_numpy(images) if isinstance(images, np.ndarray) else images

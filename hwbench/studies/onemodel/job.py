@@ -25,7 +25,7 @@ from hwbench.data import charset_classes, select
 from hwbench.engine import TrainConfig, fit, pick_device, predict, seed_everything, write_result
 from hwbench.models import build_model
 from hwbench.retrieval import qbe_map, qbs_map
-from hwbench.rows import StoredRows, rows_or_resident
+from hwbench.rows import StoredRows, batch_source, rows_or_resident
 from hwbench.store import IMAGES_FILE
 from hwbench.studies.onemodel.labels import Vocabulary, build_vocabulary
 from hwbench.studies.onemodel.phoc import cosine_similarity
@@ -244,9 +244,7 @@ def assemble(
     for s in splits[spec.tasks[0].name]:  # the sets, train first
         for task in spec.tasks:
             part = splits[task.name][s]
-            images = part.images
-            if isinstance(images, np.ndarray):
-                images = torch.from_numpy(images)
+            images = batch_source(part.images)
             blocks.append(ImageBlock(f"{task.name}/{s}", images, task.scale_height))
             entries = torch.from_numpy(vocab.index(task.name, part.words))
             parts.setdefault(s, []).append((len(blocks) - 1, entries))

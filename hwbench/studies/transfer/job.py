@@ -26,7 +26,7 @@ import torch
 
 from hwbench import engine
 from hwbench.data import batch_transform, charset_classes, select, split_of_rows
-from hwbench.rows import StoredRows, rows_or_resident
+from hwbench.rows import StoredRows, batch_source, rows_or_resident
 from hwbench.store import IMAGES_FILE, Processed, load_processed, read_split
 from hwbench.studies.transfer.spec import (
     CLASS_ACC,
@@ -127,13 +127,11 @@ def select_task(
     if stored is None:
         return TaskData(classes, *train.tensors(), *test.tensors())
     path, budget_mb = stored
-    x_train, x_test = (_images(rows_or_resident(path, s.index, budget_mb)) for s in (train, test))
+    x_train, x_test = (
+        batch_source(rows_or_resident(path, part.index, budget_mb)) for part in (train, test)
+    )
     y_train, y_test = (torch.from_numpy(s.labels.astype(np.int64)) for s in (train, test))
     return TaskData(classes, x_train, y_train, x_test, y_test)
-
-
-def _images(images: np.ndarray | StoredRows) -> torch.Tensor | StoredRows:
-    return torch.from_numpy(images) if isinstance(images, np.ndarray) else images
 
 
 def load_task(

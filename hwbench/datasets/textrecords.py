@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 SHOWN = 120  # characters of a record an error shows
 
@@ -77,15 +76,16 @@ def locate_decode_error(
     encoding: str,
     error: type[Exception],
     hint: str = "",
-) -> Exception | None:
-    """The ``file:line`` error of the first line of ``lines`` that does not decode
-    (after a library reported a decode error somewhere in the file), or None."""
+) -> Exception:
+    """The ``file:line`` error of the first line of ``lines`` that does not decode, for a
+    library that reported a decode error somewhere in the file (a whole-file error when
+    every line decodes alone: a multi-byte character split across lines)."""
     for number, raw in enumerate(lines, 1):
         try:
             decode_line(raw.rstrip(b"\r\n"), where, number, encoding, error, hint)
         except error as exc:
             return exc
-    return None
+    return error(f"{where}: not valid {encoding}" + (f"; {hint}" if hint else ""))
 
 
 _LINE_OF = re.compile(r"\bline (\d+)\b")
@@ -107,7 +107,3 @@ def locate_parse_error(
         if 1 <= number <= len(lines):
             return record_error(where, number, lines[number - 1].rstrip(b"\r\n"), message, error)
     return error(f"{where}: {message}")
-
-
-def read_lines_bytes(path: str | os.PathLike) -> list[bytes]:
-    return Path(path).read_bytes().splitlines()

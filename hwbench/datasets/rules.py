@@ -12,6 +12,7 @@ COMMON_CODE = (
     "datasets/common.py",
     "datasets/vocab.py",
     "datasets/extract.py",
+    "datasets/textrecords.py",
     "charsets.py",
     "store.py",
     "logs.py",

@@ -181,10 +181,11 @@ def _iam_check(root: Path, options: Mapping) -> tuple[int, str]:
     if words_txt is None:
         return 0, f"{root}/ascii/words.txt not found (unpack ascii.tgz into the copy)"
     table = words.read_iam_words(words_txt)
-    words.read_iam_partition(root)
+    split_of = words.read_iam_partition(root)
     forms = words.first_existing(root, ["ascii/forms.txt", "forms.txt"])
     words.read_iam_writers(forms)
-    images = [words.iam_image(root, item) for item in table["item"]]
+    used = table["item"][words.iam_splits(table["item"], split_of).notna()]  # what is read
+    images = [words.iam_image(root, item) for item in used]
     absent = [p for p in images if not p.is_file()]
     size = tree_bytes([words_txt, *([forms] if forms else []), *images])
     if absent:

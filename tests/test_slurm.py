@@ -346,11 +346,10 @@ def _running_training_job() -> str | None:
     return None
 
 
-def _training_steps(log: Path) -> int:
-    """Training steps done so far, from the tqdm bar in the job log."""
+def _training_started(log: Path) -> bool:
+    """Whether epoch 1's progress bar (tqdm, in the job log) has appeared."""
     text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
-    done = re.findall(r"\b(\d+)/\d+ \[", text)
-    return int(done[-1]) if done else 0
+    return re.search(r"epoch 1/\d+: .*\b\d+/\d+ \[", text) is not None
 
 
 def _seconds(duration: str) -> int:
@@ -393,10 +392,11 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
         job_id = None
         while time.monotonic() < deadline and proc.poll() is None:
             job_id = _running_training_job()
-            if job_id and _training_steps(workdir / PREEMPT_LOG) > 0:
-                break  # training is under way, in epoch 1
+            if job_id and _training_started(workdir / PREEMPT_LOG):
+                break
             time.sleep(0.5)
-        assert job_id and _training_steps(workdir / PREEMPT_LOG), "training never got going"
+        assert job_id and _training_started(workdir / PREEMPT_LOG), "training never got going"
+        time.sleep(5)  # some steps into epoch 1, which lasts much longer
         # Bring the time limit inside the warning window: slurmctld sends the signal
         # at its next time-limit check.
         limit = _seconds(_job(job_id)["RunTime"]) + LIMIT_AHEAD_S

@@ -306,15 +306,15 @@ def test_gpu_jobs_run_side_by_side_with_their_resources(slurm_cluster, workdir, 
     assert max(starts) < min(ends), f"the GPU jobs ran one after the other: {starts} {ends}"
 
 
-# One Table 4 job whose first epoch lasts long enough for SLURM's warning to land in it:
-# a ResNet-18 on batches of 4. No periodic mid-epoch checkpoints
+# One Table 4 job that trains long enough for SLURM's warning to land mid-epoch: a
+# ResNet-18 on batches of 4, two epochs of about 135 steps. No periodic mid-epoch checkpoints
 # (train.checkpoint_every_s), so a mid-epoch resume can only come from the checkpoint
 # written on the signal.
 PREEMPT = {
     "synth": {
         "synth": {
-            "writers": 40,
-            "samples_per_class": 25,
+            "writers": 20,
+            "samples_per_class": 4,
             "scripts": ["latin_digits", "arabic_digits", "kannada_digits"],
         }
     },
@@ -396,7 +396,7 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
                 break
             time.sleep(0.5)
         assert job_id and _training_started(workdir / PREEMPT_LOG), "training never got going"
-        time.sleep(5)  # some steps into epoch 1, which lasts much longer
+        time.sleep(5)  # some steps into epoch 1
         # Bring the time limit inside the warning window: slurmctld sends the signal
         # at its next time-limit check.
         limit = _seconds(_job(job_id)["RunTime"]) + LIMIT_AHEAD_S

@@ -1,4 +1,4 @@
-# hwbench image for profiles/kubernetes (and for Apptainer/Singularity on SLURM:
+# hwbench image (for Apptainer without Docker see hwbench.def; with a Docker daemon:
 # `apptainer build hwbench.sif docker-daemon://hwbench:0.1.0`). Installs the pinned
 # dependencies of requirements/lock-cuda.txt (hash-checked), then this checkout.
 # PyPI's torch wheels bundle the CUDA runtime, so the image needs no CUDA base; the
@@ -18,6 +18,4 @@ RUN pip install --no-cache-dir --require-hashes -r requirements/lock-cuda.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e .
 
-# Kubernetes jobs run `python -m snakemake ...` in the pod's working directory (the
-# persistent volume of profiles/kubernetes); the workflow is read from there.
 ENV PYTHONUNBUFFERED=1

@@ -2,6 +2,12 @@ from snakemake.utils import min_version, validate
 
 min_version("9.19")
 
+# On a compute node SLURM's preemption warning (--signal=USR1@120, docs/cluster.md)
+# reaches only this snakemake process: pass it on to the training (hwbench/signals.py).
+from hwbench.signals import install_relay
+
+install_relay()
+
 
 configfile: "config.yaml"
 

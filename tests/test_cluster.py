@@ -7,7 +7,12 @@ The real SLURM runs are in tests/test_slurm.py.
 from __future__ import annotations
 
 import hashlib
+import logging
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,7 +20,15 @@ import yaml
 from hwbench import weights
 from hwbench.datasets import registry
 from hwbench.datasets import rules as dsrules
-from tests.conftest import REPO, planned_jobs, run_snakemake, workflow_rules, write_config
+from tests.cluster import site
+from tests.conftest import (
+    REPO,
+    SNAKEMAKE,
+    planned_jobs,
+    run_snakemake,
+    workflow_rules,
+    write_config,
+)
 
 
 def _profile(name: str) -> dict:
@@ -29,8 +42,114 @@ def test_profiles_keep_local_limits_off_the_cluster():
     default = _profile("default")
     assert "resources" not in default and "cores" not in default
     slurm = _profile("slurm")
-    assert "cpus_per_task" not in slurm["default-resources"]  # it would override threads
+    assert "cpus_per_task" not in str(slurm)  # it would override every rule's threads
     assert "slurm-status-command" not in slurm  # a test-cluster setting (no accounting)
+    # a --default-resources on the command line (an account) would replace it unmerged
+    assert "default-resources" not in slurm
+
+
+def test_profiles_name_no_partition_or_account():
+    """A site's partitions and account come from outside the repository
+    (docs/cluster.md), so running with them leaves the checkout clean."""
+    for path in sorted((REPO / "profiles").rglob("*")):
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+            for line in text.splitlines():
+                setting = line.split("#", 1)[0]  # comments may explain
+                assert not re.search(r"partition|account|gres", setting), f"{path}: {line}"
+
+
+def _dry_run_resources(args: list[str], home: Path, workdir: Path) -> dict[str, list[dict]]:
+    """rule -> the resources of each of its jobs, as `snakemake -n` prints them, for a
+    run from the checkout with ``args`` (and HOME=``home``: user profiles live there)."""
+    env = dict(os.environ, HOME=str(home), PYTHONPATH=str(REPO))
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "config.yaml", workdir)  # the Snakefile's configfile, as in a checkout
+    proc = subprocess.run(
+        [SNAKEMAKE, "-n", "--directory", str(workdir), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    jobs: dict[str, list[dict]] = {}
+    for rule, resources in re.findall(
+        r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", proc.stdout, flags=re.M
+    ):
+        pairs = (item.split("=", 1) for item in resources.split(", "))
+        jobs.setdefault(rule, []).append(dict(pairs))
+    assert jobs, proc.stdout[-3000:]
+    return jobs
+
+
+@pytest.mark.parametrize("name", ["command line", "gres", "user profile"])
+def test_site_examples_reach_every_job(name, tmp_path):
+    """docs/cluster.md's examples for the site with GPU partition gpu_a100 and account
+    lab123, run as written (a dry run of the paper preset's Table 4): every job is
+    charged to lab123, every training job goes to gpu_a100 with the preemption warning,
+    and the other jobs to the cluster's default partition."""
+    home = tmp_path / "home"
+    home.mkdir()
+    args = site.snakemake_args(site.example(name), home=home)
+    jobs = _dry_run_resources(args, home, tmp_path / "work")
+    training = {rule for rule, info in workflow_rules().items() if info.gpu}
+    assert "multiscript_train" in jobs and {"preprocess", "splits"} <= set(jobs)
+    for rule, resources in jobs.items():
+        for job in resources:
+            assert job["slurm_account"] == "lab123", (rule, job)
+            if rule in training:
+                assert job["slurm_partition"] == "gpu_a100", (rule, job)
+                assert job["slurm_extra"] == site.SIGNAL, (rule, job)
+                if name == "gres":  # --gres=gpu:1 and no --gpus
+                    assert (job["gres"], job["gpu"]) == ("gpu:1", "0"), job
+                else:
+                    assert job["gpu"] == "1" and "gres" not in job, job
+            else:
+                assert "slurm_partition" not in job and "slurm_extra" not in job, (rule, job)
+
+
+class _Job:
+    """What the SLURM plugin's partition selection reads of a job."""
+
+    def __init__(self, name: str, threads: int, **resources):
+        self.name, self.threads, self.resources = name, threads, resources
+
+
+def test_site_partition_file_routes_gpu_jobs_through_the_plugin(tmp_path):
+    """docs/cluster.md's partition file, read and applied by the plugin's own code
+    (snakemake_executor_plugin_slurm.partitions): a job requesting a GPU goes to
+    gpu_a100, a CPU job to the CPU partition; a training job of a CPU-only config
+    (gpu=0) too."""
+    from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
+    path = tmp_path / "partitions.yaml"
+    path.write_text(site.partition_file(site.example("partition file")), encoding="utf-8")
+    partitions = read_partition_file(path)
+    log = logging.getLogger("test")
+    train = _Job("multiscript_train", 4, gpu=1, mem_mb=16000, runtime=480)
+    cpu_train = _Job("multiscript_train", 4, gpu=0, mem_mb=16000, runtime=480)
+    prep = _Job("preprocess", 8, mem_mb=16000, runtime=120)
+    assert get_best_partition(partitions, train, log) == "gpu_a100"
+    assert get_best_partition(partitions, cpu_train, log) == "cpu"
+    assert get_best_partition(partitions, prep, log) == "cpu"
+    args = site.snakemake_args(site.example("partition file"), home=tmp_path)
+    written = tmp_path / "hwbench-partitions.yaml"  # the example's `cat > ~/...`
+    assert args[args.index("--slurm-partition-config") + 1] == str(written)
+
+
+def test_apptainer_definition_installs_the_lock():
+    """hwbench.def copies files that exist and installs the lock it copies, hash-checked."""
+    text = (REPO / "hwbench.def").read_text(encoding="utf-8")
+    assert re.search(r"^Bootstrap: docker\nFrom: python:3\.11-slim", text, flags=re.M)
+    files = re.search(r"^%files\n((?:    .*\n)+)", text, flags=re.M).group(1).split("\n")
+    copied = dict(line.split() for line in files if line.strip())
+    for source in copied:
+        assert (REPO / source).exists(), source
+    lock = copied["requirements/lock-cuda.txt"]
+    assert f"pip install --no-cache-dir --require-hashes -r {lock}" in text
+    assert {"pyproject.toml", "hwbench"} <= set(copied)  # what `pip install` builds
 
 
 def test_downloads_and_report_jobs_are_local_rules():

@@ -2,15 +2,17 @@
 
 Run by `make test-cluster` (HWBENCH_CLUSTER_TESTS=1); `make test` deselects it.
 tests/cluster/slurm.sh installs Debian's slurm-wlm and munge (root only), starts
-munged, slurmctld and slurmd on 127.0.0.1 with 2 fake GPUs and 8 CPUs, and stops them
-afterwards. Every run uses the user's profiles/slurm (pointed at the test partition)
-with profiles/default present, as `snakemake --profile profiles/slurm` does. The
-fake GPUs are scheduled like real ones; the jobs find no CUDA device and train on the
-CPU.
+munged, slurmctld and slurmd on 127.0.0.1 with two partitions (debug, the default, and
+gpu), 2 fake GPUs and 8 CPUs, and stops them afterwards. Every run uses the
+repository's profiles/slurm unchanged, with profiles/default present, as
+`snakemake --profile profiles/slurm` does; partitions come from the command line as in
+docs/cluster.md's site examples (tests/cluster/site.py reads them from there). The fake
+GPUs are scheduled like real ones; the jobs find no CUDA device and train on the CPU.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,47 +24,72 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.cluster import site
 from tests.conftest import REPO, SNAKEMAKE, run_snakemake, workflow_rules, write_config
 
 SLURM_SH = REPO / "tests/cluster/slurm.sh"
 SLURM_PROFILE = REPO / "profiles/slurm/config.yaml"
+GPU_PARTITION = "gpu"  # the test cluster's second partition; "debug" is its default
+# What the test cluster itself needs (no accounting, so no account and no sacct; tiny
+# DAGs), on the command line beside the profile.
+TEST_CLUSTER = [
+    "--slurm-no-account",
+    "--slurm-status-command",
+    "squeue",  # MinJobAge keeps finished jobs listed
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--jobs",
+    "4",
+    "--latency-wait",
+    "5",
+]
 
 
 def load_profile() -> dict:
     return yaml.safe_load(SLURM_PROFILE.read_text(encoding="utf-8"))
 
 
-def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
+def test_slurm_profile_sends_the_preemption_warning_to_every_training_rule():
     gpu_rules = {name for name, rule in workflow_rules().items() if rule.gpu}
     assert len(gpu_rules) >= 9, "the training rules of five studies request a GPU"
-    assert set(load_profile()["set-resources"]) == gpu_rules
     assert {"multiscript_train", "adaptation_features"} <= gpu_rules
+    set_resources = load_profile()["set-resources"]
+    assert set(set_resources) == gpu_rules
+    for rule, resources in set_resources.items():
+        # a string the plugin appends to sbatch: quoted, as Snakemake evaluates it
+        assert resources == {"slurm_extra": f"'{site.SIGNAL}'"}, rule
 
 
-def write_test_profile(dest: Path, **overrides) -> Path:
-    """profiles/slurm itself, pointed at the test cluster: its one partition, no account."""
-    profile = load_profile()
-    defaults = profile["default-resources"]
-    defaults["slurm_partition"] = "debug"
-    del defaults["slurm_account"]
-    for resources in profile["set-resources"].values():
-        resources["slurm_partition"] = "debug"
-    profile.update(
-        {
-            "jobs": 4,
-            "latency-wait": 5,
-            "retries": 0,
-            "slurm-no-account": True,
-            "slurm-init-seconds-before-status-checks": 1,
-            # the test cluster has no accounting (slurmdbd), so no sacct: ask squeue
-            # (MinJobAge keeps finished jobs listed)
-            "slurm-status-command": "squeue",
-            **overrides,
-        }
-    )
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "config.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
-    return dest
+def test_docs_name_every_training_rule():
+    """The site examples that set per-rule resources list exactly the GPU rules."""
+    gpu_rules = {name for name, rule in workflow_rules().items() if rule.gpu}
+    for name in ("command line", "gres"):
+        listed = re.search(r'^TRAINING="([^"]*)"$', site.example(name), flags=re.M)
+        assert listed and set(listed.group(1).split()) == gpu_rules, name
+
+
+def command_line_example(tmp_path: Path, partition: str) -> list[str]:
+    """docs/cluster.md's "command line" example for the test cluster: its GPU partition
+    for gpu_a100, and no account (the test cluster has no accounting to check one)."""
+    script = site.example("command line").replace("gpu_a100", partition)
+    script = script.replace("--default-resources slurm_account=lab123 ", "")
+    assert "lab123" not in script, script
+    return site.without_target(site.snakemake_args(script, home=tmp_path))
+
+
+def test_partition_examples_adapt_to_the_test_cluster(tmp_path):
+    args = command_line_example(tmp_path, GPU_PARTITION)
+    assert args[:3] == ["--profile", "profiles/slurm", "--set-resources"]
+    assert "multiscript_train:slurm_partition=gpu" in args
+    assert f"multiscript_train:slurm_extra='{site.SIGNAL}'" in args
+    partitions = yaml.safe_load(cluster_partitions())["partitions"]
+    assert partitions == {"debug": {}, GPU_PARTITION: {"max_gpu": 4}}
+
+
+def cluster_partitions() -> str:
+    """docs/cluster.md's partition file with the test cluster's partition names."""
+    text = site.partition_file(site.example("partition file"))
+    return text.replace("gpu_a100", GPU_PARTITION).replace("  cpu:", "  debug:")
 
 
 def _sh(action: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -118,6 +145,38 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
+def _partition_of(job_ids, rule: str) -> set[str]:
+    return {_job(i)["Partition"] for i, r in job_ids.items() if r == rule}
+
+
+@pytest.fixture
+def clean_checkout(tmp_path) -> Path:
+    """This checkout's files (tracked, and untracked but not ignored) committed to a
+    fresh repository: a clean clone of the working tree as it is now."""
+    dest = tmp_path / "checkout"
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "-co", "--exclude-standard"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():  # a tracked file deleted in the working tree is left out
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    git = ["git", "-C", str(dest), "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "snapshot"]):
+        subprocess.run([*git, *args], check=True)
+    return dest
+
+
+def _snakemake(cwd: Path, *args: str, timeout: float, env: dict | None = None):
+    cmd = [SNAKEMAKE, *args]
+    env = dict(os.environ, PYTHONPATH=str(cwd), PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
 TARGETS = ["reports/table4.csv"]
 # The demo DAG (generate -> preprocess -> split -> train -> table) at a tiny scale.
 TINY = {
@@ -134,13 +193,25 @@ TINY = {
 
 
 @pytest.mark.slurm
-def test_demo_dag_runs_through_sbatch(slurm_cluster, workdir, tmp_path):
-    write_config(workdir, TINY)
-    profile = write_test_profile(tmp_path / "profile")
-    proc = run_snakemake(workdir, "--profile", str(profile), *TARGETS, cores=None, timeout=1500)
-    for target in TARGETS:
-        assert (workdir / target).is_file(), f"{target} missing:\n{proc.stdout[-3000:]}"
+def test_demo_dag_runs_through_sbatch(slurm_cluster, clean_checkout, tmp_path):
+    """Run from a clean checkout with docs/cluster.md's command-line example: no file of
+    the repository edited, so the table's provenance says dirty: false."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY), encoding="utf-8")
+    site_args = command_line_example(tmp_path, GPU_PARTITION)
+    proc = _snakemake(
+        clean_checkout,
+        *site_args,
+        *TEST_CLUSTER,
+        "--configfile",
+        str(config),
+        "--",
+        *TARGETS,
+        timeout=1500,
+    )
     log = proc.stdout + proc.stderr
+    for target in TARGETS:
+        assert (clean_checkout / target).is_file(), f"{target} missing:\n{log[-3000:]}"
     submitted = _submitted(log)
     # synth, preprocess, splits and the 11 training jobs went through sbatch ...
     assert sorted(set(submitted.values())) == [
@@ -150,10 +221,23 @@ def test_demo_dag_runs_through_sbatch(slurm_cluster, workdir, tmp_path):
         "synth",
     ], f"expected SLURM submissions in the log:\n{log[-3000:]}"
     assert list(submitted.values()).count("multiscript_train") == 11
-    # ... the cluster itself accepted each of them ...
+    # ... the cluster itself accepted each of them, the training jobs in the partition
+    # named on the command line, the others in the cluster's default one ...
     assert set(submitted) <= _submitted_to_slurmctld()
-    # ... and the table, a local rule, ran in the snakemake process on the submit host.
+    assert _partition_of(submitted, "multiscript_train") == {GPU_PARTITION}
+    for rule in ("synth", "preprocess", "splits"):
+        assert _partition_of(submitted, rule) == {"debug"}, rule
+    # ... the table, a local rule, ran in the snakemake process on the submit host ...
     assert re.search(r"localrule multiscript_table4:", log), log[-3000:]
+    # ... and the checkout is still clean.
+    head = subprocess.run(
+        ["git", "-C", str(clean_checkout), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    prov = json.loads((clean_checkout / "reports/table4.json").read_text(encoding="utf-8"))
+    assert prov["git"] == {"commit": head, "dirty": False}
 
 
 # Data for two Table 4 jobs (Lat and Arab, one seed): built locally, then trained on SLURM.
@@ -179,18 +263,24 @@ RUNS = ["results/multiscript/digits/lat/seed0", "results/multiscript/digits/arab
 
 @pytest.mark.slurm
 def test_gpu_jobs_run_side_by_side_with_their_resources(slurm_cluster, workdir, tmp_path):
-    """Two 1-GPU training jobs on the 2-GPU node run at the same time, each with --gpus=1
-    and its rule's threads and mem_mb (profiles/default, loaded too, limits nothing)."""
+    """Two 1-GPU training jobs, sent to the GPU partition by docs/cluster.md's partition
+    file (through SNAKEMAKE_SLURM_PARTITIONS), run at the same time on the 2-GPU node,
+    each with --gpus=1 and its rule's threads and mem_mb (profiles/default, loaded too,
+    limits nothing)."""
     write_config(workdir, TWO_JOBS)
     run_snakemake(workdir, SPLIT)  # the data half locally: the test times only training
-    profile = write_test_profile(tmp_path / "profile")
-    proc = run_snakemake(
+    partitions = tmp_path / "partitions.yaml"
+    partitions.write_text(cluster_partitions(), encoding="utf-8")
+    proc = _snakemake(
         workdir,
+        "-s",
+        str(REPO / "Snakefile"),
         "--profile",
-        str(profile),
+        str(REPO / "profiles/slurm"),
+        *TEST_CLUSTER,
         *(f"{run}/eval.json" for run in RUNS),
-        cores=None,
         timeout=900,
+        env={"SNAKEMAKE_SLURM_PARTITIONS": str(partitions)},
     )
     log = proc.stdout + proc.stderr
     for run in RUNS:
@@ -200,10 +290,12 @@ def test_gpu_jobs_run_side_by_side_with_their_resources(slurm_cluster, workdir, 
     for job_id, job in jobs.items():
         print(
             f"job {job_id}: {job['JobState']} {job['StartTime']} .. {job['EndTime']} "
-            f"NumCPUs={job['NumCPUs']} MinMemoryNode={job['MinMemoryNode']} "
-            f"TresPerJob={job.get('TresPerJob')} TimeLimit={job['TimeLimit']}"
+            f"Partition={job['Partition']} NumCPUs={job['NumCPUs']} "
+            f"MinMemoryNode={job['MinMemoryNode']} TresPerJob={job.get('TresPerJob')} "
+            f"TimeLimit={job['TimeLimit']}"
         )
         assert job["JobState"] == "COMPLETED"
+        assert job["Partition"] == GPU_PARTITION  # the partition file's GPU partition
         assert job.get("TresPerJob") == "gres:gpu:1"  # sbatch --gpus=1
         assert job["CPUs/Task"] == "3"  # --cpus-per-task = multiscript.resources.threads
         assert job["MinMemoryNode"] == "700M"  # --mem = multiscript.resources.mem_mb
@@ -214,13 +306,15 @@ def test_gpu_jobs_run_side_by_side_with_their_resources(slurm_cluster, workdir, 
     assert max(starts) < min(ends), f"the GPU jobs ran one after the other: {starts} {ends}"
 
 
-# One Table 4 job slow enough to be signalled mid-epoch: a ResNet-18 on batches of 4,
-# with a mid-epoch checkpoint every second (train.checkpoint_every_s).
+# One Table 4 job that trains long enough for SLURM's warning to land mid-epoch: a
+# ResNet-18 on batches of 4, two epochs of about 80 steps. No periodic mid-epoch checkpoints
+# (train.checkpoint_every_s), so a mid-epoch resume can only come from the checkpoint
+# written on the signal.
 PREEMPT = {
     "synth": {
         "synth": {
             "writers": 12,
-            "samples_per_class": 3,
+            "samples_per_class": 4,
             "scripts": ["latin_digits", "arabic_digits", "kannada_digits"],
         }
     },
@@ -229,11 +323,17 @@ PREEMPT = {
         "groups": ["digits"],
         "seeds": [0],
         "model": {"name": "resnet18", "stem": "cifar", "in_channels": 1, "normalize": "mnist"},
-        "train": {"epochs": 2, "batch_size": 4, "checkpoint_every_s": 1},
-        "resources": {"threads": 2, "mem_mb": 2000, "runtime": 10},
+        "train": {"epochs": 2, "batch_size": 4, "checkpoint_every_s": 1000000},
+        # minutes: the retry must not come near its own warning on a slow, shared machine
+        "resources": {"threads": 2, "mem_mb": 2000, "runtime": 60},
     },
 }
 PREEMPT_RUN = "results/multiscript/digits/lat/seed0"
+PREEMPT_LOG = "logs/multiscript/digits/lat/seed0.log"
+# SLURM's warning comes this long before the time limit (`--signal=USR1@120`); the test
+# moves the limit to this many seconds ahead, inside the warning window.
+WARN_S = int(site.SIGNAL.rpartition("@")[2])
+LIMIT_AHEAD_S = WARN_S - 20
 
 
 def _running_training_job() -> str | None:
@@ -247,6 +347,19 @@ def _running_training_job() -> str | None:
     return None
 
 
+def _training_started(log: Path) -> bool:
+    """Whether epoch 1's progress bar (tqdm, in the job log) has appeared."""
+    text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+    return re.search(r"epoch 1/\d+: .*\b\d+/\d+ \[", text) is not None
+
+
+def _seconds(duration: str) -> int:
+    """A SLURM duration, [D-]HH:MM:SS, in seconds."""
+    days, _, clock = duration.rpartition("-")
+    h, m, s = (int(x) for x in clock.split(":"))
+    return int(days or 0) * 86400 + h * 3600 + m * 60 + s
+
+
 def _weights(path: Path) -> dict:
     import torch
 
@@ -255,9 +368,11 @@ def _weights(path: Path) -> dict:
 
 @pytest.mark.slurm
 def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
-    """SIGTERM mid-epoch (what SLURM sends before a preemption or time-limit kill): the
-    job checkpoints and fails, Snakemake's retry resumes from the mid-epoch checkpoint,
-    and the final weights equal those of an uninterrupted run."""
+    """The profile's own `--signal=USR1@120`: SLURM warns the training job before its
+    time limit, the warning reaches the training through srun and snakemake
+    (hwbench/signals.py), it writes a mid-epoch checkpoint and fails, Snakemake's retry
+    resumes from that checkpoint, and the final weights equal those of an
+    uninterrupted run. Partitions from the plugin's --slurm-partition-config."""
     target = f"{PREEMPT_RUN}/eval.json"
     reference = tmp_path / "reference"
     write_config(reference, PREEMPT)
@@ -265,24 +380,31 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
 
     write_config(workdir, PREEMPT)
     run_snakemake(workdir, SPLIT)
-    profile = write_test_profile(tmp_path / "profile", retries=1)
+    partitions = tmp_path / "partitions.yaml"
+    partitions.write_text(cluster_partitions(), encoding="utf-8")
     cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    cmd += ["--profile", str(REPO / "profiles/slurm"), *TEST_CLUSTER]
+    cmd += ["--slurm-partition-config", str(partitions), target]
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
     out = (tmp_path / "snakemake.out").open("w")
-    proc = subprocess.Popen(
-        [*cmd, "--profile", str(profile), target], stdout=out, stderr=subprocess.STDOUT, env=env
-    )
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        checkpoint = workdir / PREEMPT_RUN / "checkpoint.pt"
         deadline = time.monotonic() + 600
         job_id = None
         while time.monotonic() < deadline and proc.poll() is None:
             job_id = _running_training_job()
-            if job_id and checkpoint.exists():  # training is under way, mid-epoch 1
+            if job_id and _training_started(workdir / PREEMPT_LOG):
                 break
             time.sleep(0.5)
-        assert job_id and checkpoint.exists(), "the training job never got going"
-        subprocess.run(["scancel", "--full", "--signal=TERM", job_id], check=True)
+        assert job_id and _training_started(workdir / PREEMPT_LOG), "training never got going"
+        time.sleep(5)  # some steps into epoch 1
+        # Bring the time limit inside the warning window: slurmctld sends the signal
+        # at its next time-limit check.
+        limit = _seconds(_job(job_id)["RunTime"]) + LIMIT_AHEAD_S
+        subprocess.run(
+            ["scontrol", "update", f"JobId={job_id}", f"TimeLimit={limit // 60}:{limit % 60:02d}"],
+            check=True,
+        )
         proc.wait(timeout=900)
     finally:
         if proc.poll() is None:
@@ -293,12 +415,25 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
     tries = [i for i, rule in _submitted(log).items() if rule == "multiscript_train"]
     assert len(tries) == 2 and job_id == tries[0], log[-4000:]
     first = _job(tries[0])
+    print(f"first try: {first['JobState']} {first['ExitCode']} RunTime={first['RunTime']}")
+    # it stopped on its own before the limit (not TIMEOUT), with the training's failure
     assert first["JobState"] == "FAILED" and first["ExitCode"] != "0:0", first
+    assert first["Partition"] == GPU_PARTITION
+    # snakemake in the job step survived the signal and reported the job's failure
+    slurm_logs = list((workdir / ".snakemake/slurm_logs").rglob(f"{tries[0]}.log"))
+    assert len(slurm_logs) == 1, "the plugin keeps a failed job's SLURM log"
+    step_log = slurm_logs[0].read_text(encoding="utf-8", errors="replace")
+    assert "User defined signal" not in step_log, step_log[-3000:]
+    assert "Error in rule multiscript_train" in step_log, step_log[-3000:]
+    # the training got SIGUSR1 (10) and checkpointed mid-epoch (hwbench.engine.Preempted)
+    stopped = re.search(r"stopped by signal 10 at epoch (\d+) step (\d+)", step_log)
+    assert stopped, step_log[-3000:]
     # Snakemake removes a failed job's log before the retry: the retry's log remains
-    job_log = (workdir / "logs/multiscript/digits/lat/seed0.log").read_text(encoding="utf-8")
+    job_log = (workdir / PREEMPT_LOG).read_text(encoding="utf-8")
     resumed = re.search(r"resumed \S+ at epoch (\d+) \(step (\d+)\)", job_log)
     assert resumed, f"the retry did not resume mid-epoch:\n{job_log[-3000:]}"
-    print(f"retry resumed at epoch {resumed.group(1)} step {resumed.group(2)}")
+    print(f"stopped at epoch {stopped.group(1)} step {stopped.group(2)}; retry resumed there")
+    assert resumed.groups() == stopped.groups() and int(stopped.group(2)) > 0
     ours = _weights(workdir / PREEMPT_RUN / "model.pt")
     theirs = _weights(reference / PREEMPT_RUN / "model.pt")
     assert ours.keys() == theirs.keys()

@@ -15,6 +15,12 @@
 #   CUDA_VISIBLE_DEVICES but torch finds no GPU, so hwbench trains on the CPU.
 # - SlurmdParameters=config_overrides makes slurmd report the configured CPUs.
 # - scontrol show job lists a job's GPUs as TresPerJob=gres:gpu:N (TRES would need slurmdbd).
+# - Two partitions on the one node, `debug` (the default) and `gpu`, so a test can send
+#   the training jobs to a partition named on the command line (docs/cluster.md).
+# - ProctrackType=proctrack/cgroup where the cgroup v1 freezer is mounted, as at most
+#   sites: slurmstepd then signals only a step's tasks (the srun'd snakemake), not their
+#   children, which is what a preemption warning has to get through. Elsewhere
+#   proctrack/linuxproc (it signals every process of the step).
 set -euo pipefail
 STATE=${HWBENCH_SLURM_STATE:-/tmp/hwbench-slurm}
 CONF_DIR=/etc/slurm
@@ -41,6 +47,8 @@ up() {
     cpus=$(nproc)
     if [ "$cpus" -lt 8 ]; then cpus=8; fi
     mem=$(($(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo) - 2048))
+    local proctrack=proctrack/linuxproc
+    if [ -d /sys/fs/cgroup/freezer ]; then proctrack=proctrack/cgroup; fi
     if [ -e "$CONF_DIR/slurm.conf" ] && ! is_ours "$CONF_DIR/slurm.conf"; then
         cp -p "$CONF_DIR/slurm.conf" "$STATE/slurm.conf.orig"  # restored by down
     fi
@@ -53,7 +61,7 @@ SlurmdUser=root
 AuthType=auth/munge
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
-ProctrackType=proctrack/linuxproc
+ProctrackType=$proctrack
 TaskPlugin=task/none
 ReturnToService=2
 MpiDefault=none
@@ -71,6 +79,15 @@ SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
 NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
+PartitionName=gpu Nodes=$node MaxTime=INFINITE State=UP
+CONF
+    if [ -e "$CONF_DIR/cgroup.conf" ] && ! is_ours "$CONF_DIR/cgroup.conf"; then
+        cp -p "$CONF_DIR/cgroup.conf" "$STATE/cgroup.conf.orig"  # restored by down
+    fi
+    cat >"$CONF_DIR/cgroup.conf" <<CONF
+$MARK
+CgroupPlugin=cgroup/v1
+CgroupMountpoint=/sys/fs/cgroup
 CONF
     if [ -e "$CONF_DIR/gres.conf" ] && ! is_ours "$CONF_DIR/gres.conf"; then
         cp -p "$CONF_DIR/gres.conf" "$STATE/gres.conf.orig"  # restored by down
@@ -95,6 +112,7 @@ CONF
     for _ in $(seq 60); do
         if sinfo -h -o %t 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
             sinfo
+            echo "$proctrack"
             return 0
         fi
         sleep 1
@@ -119,12 +137,14 @@ down() {
             mv "$STATE/slurm.conf.orig" "$CONF_DIR/slurm.conf"
         fi
     fi
-    if [ -e "$CONF_DIR/gres.conf" ] && is_ours "$CONF_DIR/gres.conf"; then
-        rm -f "$CONF_DIR/gres.conf"
-        if [ -e "$STATE/gres.conf.orig" ]; then
-            mv "$STATE/gres.conf.orig" "$CONF_DIR/gres.conf"
+    for conf in gres.conf cgroup.conf; do
+        if [ -e "$CONF_DIR/$conf" ] && is_ours "$CONF_DIR/$conf"; then
+            rm -f "$CONF_DIR/$conf"
+            if [ -e "$STATE/$conf.orig" ]; then
+                mv "$STATE/$conf.orig" "$CONF_DIR/$conf"
+            fi
         fi
-    fi
+    done
 }
 
 "${1:?usage: slurm.sh install|up|down}"

@@ -57,6 +57,7 @@ class Workload:
     sample_transform: Callable | None = None
     train: dict = field(default_factory=dict)  # TrainConfig keys (optimizer, lr, amp, ...)
     compiled: bool = False  # torch.compile the model (see compile_model)
+    backend: str | None = None  # torch.compile's backend (None: its default, inductor)
 
     @property
     def images(self) -> int:
@@ -183,10 +184,10 @@ def commit() -> str:
 # --- the model step -------------------------------------------------------------------
 
 
-def compile_model(model: torch.nn.Module) -> torch.nn.Module:
+def compile_model(model: torch.nn.Module, backend: str | None = None) -> torch.nn.Module:
     """The compiled arm's model. TrainConfig has no ``compile`` key yet (issue #28 item
     6, another change): until it has, the benchmark compiles the model itself, here."""
-    return torch.compile(model)
+    return torch.compile(model) if backend is None else torch.compile(model, backend=backend)
 
 
 def engine_compiles() -> bool:
@@ -238,7 +239,7 @@ def model_step(w: Workload, model, opt, x: torch.Tensor, y: torch.Tensor) -> Non
 
 def limit_arm(w: Workload) -> Callable[[], None]:
     model = new_model(w)
-    model = compile_model(model) if w.compiled else model
+    model = compile_model(model, w.backend) if w.compiled else model
     x, y = w.x[: w.images].to(w.device), w.y[: w.images].to(w.device)
     batches = [
         (x[i : i + w.batch_size], y[i : i + w.batch_size]) for i in range(0, w.images, w.batch_size)
@@ -256,10 +257,10 @@ def engine_arm(w: Workload, hook: Callable | None = None) -> Callable[[], None]:
     """``hook`` wraps the transform (e.g. :class:`SyncCheck`); None: the workload's."""
     model = new_model(w)
     overrides = {}
-    if w.compiled and engine_compiles():
+    if w.compiled and engine_compiles() and w.backend is None:
         overrides["compile"] = "default"
     elif w.compiled:
-        model = compile_model(model)
+        model = compile_model(model, w.backend)
     data = {"x": w.x[: w.images], "y": w.y[: w.images]}
 
     def run():
@@ -296,7 +297,7 @@ def dataloader_arm(w: Workload, workers: int) -> Callable[[], None]:
         generator=torch.Generator().manual_seed(0),
     )
     model = new_model(w)
-    model = compile_model(model) if w.compiled else model
+    model = compile_model(model, w.backend) if w.compiled else model
 
     def run():
         opt = optimizer(w, model.parameters())
@@ -348,10 +349,16 @@ def _images(n: int, *shape: int) -> torch.Tensor:
     return torch.from_numpy(np.random.default_rng(0).integers(0, 256, (n, *shape), dtype=np.uint8))
 
 
+# Early stopping watches an evaluation set, which the timed unit (one epoch) has not.
+EARLY_STOPPING_KEYS = ("monitor", "mode", "patience", "min_delta", "stop_eps")
+
+
 def _train_keys(train: dict) -> dict:
-    """The study's training keys the engine arm takes; activation checkpointing off (the
-    limit arm never recomputes; on CUDA the paper preset has it off anyway)."""
-    return {**train, "activation_checkpointing": "never", "max_steps": None}
+    """The study's training keys the engine arm takes: no early stopping, activation
+    checkpointing off (the limit arm never recomputes; on CUDA the paper preset has it
+    off anyway)."""
+    keys = {k: v for k, v in train.items() if k not in EARLY_STOPPING_KEYS}
+    return {**keys, "activation_checkpointing": "never", "max_steps": None}
 
 
 def multiscript_workload(cfg: dict, device, steps: int, batch: int | None = None) -> Workload:
@@ -516,7 +523,7 @@ def steady_step_seconds(w: Workload, steps: int) -> float:
     """Median seconds of one steady optimizer step of ``w`` (transform and model step,
     on data already on the device; one untimed warm-up step), as the limit arm runs it."""
     model = new_model(w)
-    model = compile_model(model) if w.compiled else model
+    model = compile_model(model, w.backend) if w.compiled else model
     opt = optimizer(w, model.parameters())
     x, y = w.x[: w.batch_size].to(w.device), w.y[: w.batch_size].to(w.device)
 

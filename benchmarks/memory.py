@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -216,17 +215,16 @@ def measure_pair(job: Job, per_class: int, max_per_class: int, keep) -> tuple[di
 
 def write_measured(path: Path, peaks: dict, load: float, command: str) -> None:
     """The peaks, with where and how they were measured: benchmarks/resources.py reads them."""
+    import torch
+    from arms import commit, machine
+
     from hwbench.store import write_json
 
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-    ).stdout.strip()
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.node()}"
     old = json.loads(path.read_text()) if path.exists() else {}
     record = {
         "command": command,
-        "commit": commit,
-        "machine": machine,
+        "commit": commit(),
+        "machine": machine(torch.device("cpu")),
         "load": round(load, 2),
         "rules": {**old.get("rules", {}), **peaks},
     }
@@ -241,7 +239,7 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--max-per-class",
         type=int,
-        default=400,
+        default=800,
         help="the largest N (per class) tried to give the growth check power",
     )
     parser.add_argument(
@@ -297,6 +295,10 @@ def main(argv=None) -> None:
             "paper_store_mib": round(paper_mib, 1),
             "paper_store": where,
         }
+        if args.write:  # after each study: a later failure keeps what was measured
+            words = argv if argv is not None else sys.argv[1:]
+            command = " ".join(["python benchmarks/memory.py", *words])
+            write_measured(args.write, measured, load, command)
     worst = max(growths, default=None)
     met = (worst or 0) <= GROWTH_TARGET and max(peaks) < PEAK_TARGET_MIB
     verdict = "meets" if met else "MISSES"
@@ -308,9 +310,6 @@ def main(argv=None) -> None:
     if not args.no_save:
         append_bench_rows(BENCH_CSV, rows)
     if args.write:
-        words = argv if argv is not None else sys.argv[1:]
-        command = " ".join(["python benchmarks/memory.py", *words])
-        write_measured(args.write, measured, load, command)
         print(f"wrote {args.write}")
 
 

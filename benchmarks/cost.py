@@ -348,7 +348,7 @@ def write_step_times(path: Path, rows: list[dict], described: str, command: str)
 
     record = {
         "command": command,
-        "commit": arms.commit(),
+        "commit": described.rsplit("commit ", 1)[-1],  # before this run wrote anything
         "measured_on": described,
         "rules": {
             r["shape"].rule: {str(b): round(v[0], 4) for b, v in r["per_batch"].items()}

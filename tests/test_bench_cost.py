@@ -190,7 +190,8 @@ def _planned_jobs(cfg: dict) -> dict[str, int]:
         "lifelong_multitask": len(multitask),
         "lifelong_curriculum": int("curriculum" in cfg["lifelong"]["orders"]),
         "onemodel_train": len(om.runs(cfg["onemodel"])),
-        "adaptation_train": len(ad.runs(cfg["adaptation"])),
+        # one base CNN per dataset (results/adaptation/{dataset}/base)
+        "adaptation_train": len(ad.datasets(cfg["adaptation"])),
     }
 
 

@@ -5,8 +5,9 @@ Reads two committed measurement files and rewrites each study's generated
 
 - ``--memory`` (benchmarks/measured/memory.json, written by
   ``python benchmarks/memory.py --write``): the peak RSS of the study's largest training
-  job at 4N stand-in images. ``mem_mb`` = HEADROOM x (that peak + the paper-size uint8
-  store where the job holds it in memory) + CUDA_HOST_MB, rounded up to 500 MB.
+  job (the larger of N and 4N stand-in images). ``mem_mb`` = HEADROOM x (that peak +
+  the paper-size uint8 store where the job holds it in memory) + CUDA_HOST_MB, rounded
+  up to 500 MB.
 - ``--steps`` (benchmarks/measured/steps-cuda.json, written by
   ``python benchmarks/cost.py --docs --device cuda``): seconds per optimizer step on a
   GPU. ``runtime`` (minutes) = HEADROOM x the largest job's steps (cost.py's
@@ -83,12 +84,12 @@ def round_up(value: float, step: int) -> int:
 def mem_mb(rule: dict) -> tuple[int, str]:
     """``mem_mb`` from one rule's memory.py record, and how it was computed."""
     held = rule["paper_store_mib"] if rule["paper_store"] == "held in memory" else 0.0
-    mib = rule["peak_4n_mib"] + held
-    value = round_up(HEADROOM * mib * 2**20 / 1e6 + CUDA_HOST_MB, 500)
+    peak = max(rule["peak_n_mib"], rule["peak_4n_mib"])
+    value = round_up(HEADROOM * (peak + held) * 2**20 / 1e6 + CUDA_HOST_MB, 500)
     how = (
-        f"{HEADROOM} x (peak {rule['peak_4n_mib']:,.0f} MiB at {rule['images_4n']:,} stand-in "
-        f"images + {held:,.0f} MiB paper store held in memory) + {CUDA_HOST_MB} MB CUDA host "
-        "allowance"
+        f"{HEADROOM} x (peak {peak:,.0f} MiB, the larger of {rule['images_n']:,} and "
+        f"{rule['images_4n']:,} stand-in images, + {held:,.0f} MiB paper store held in "
+        f"memory) + {CUDA_HOST_MB} MB CUDA host allowance"
     )
     return value, how
 
@@ -105,17 +106,19 @@ def runtime_min(rule: str, seconds_per_step: dict[str, float], cfg: dict) -> tup
     return value, how
 
 
-def requests(memory: dict, steps: dict | None, current: dict, cfg: dict) -> list[Request]:
-    """The generated request of each study in STUDY_RULES."""
+def requests(
+    memory: dict, steps: dict | None, current: dict, cfg: dict, paths: tuple[Path, Path | None]
+) -> list[Request]:
+    """The generated request of each study in STUDY_RULES (``paths``: the two inputs')."""
     out = []
     for study, rules in STUDY_RULES.items():
         missing = [r for r in rules if r not in memory["rules"]]
         if missing:
-            raise SystemExit(f"{MEMORY}: no peak for {missing}; run memory.py --write first")
+            raise SystemExit(f"{paths[0]}: no peak for {missing}; run memory.py --write first")
         mems = [mem_mb(memory["rules"][r]) for r in rules]
         value, how = max(mems)
         why = [
-            f"mem_mb: {how}; {MEMORY} (commit {memory['commit']}, {memory['machine']}, "
+            f"mem_mb: {how}; {paths[0]} (commit {memory['commit']}, {memory['machine']}, "
             f"load {memory['load']})"
         ]
         runtime = current[study]["runtime"]
@@ -125,7 +128,7 @@ def requests(memory: dict, steps: dict | None, current: dict, cfg: dict) -> list
             runs = [runtime_min(r, steps["rules"][r], cfg) for r in RUNTIME_RULES[study]]
             runtime, how = max(runs)
             why.append(
-                f"runtime: {how}; {STEPS} (commit {steps['commit']}, {steps['measured_on']})"
+                f"runtime: {how}; {paths[1]} (commit {steps['commit']}, {steps['measured_on']})"
             )
         out.append(Request(study, current[study]["threads"], value, runtime, why))
     return out
@@ -176,7 +179,7 @@ def compute(memory_path: Path = MEMORY, steps_path: Path | None = None) -> tuple
     text = CONFIG.read_text(encoding="utf-8")
     paper = yaml.safe_load(text)
     current = {study: paper[study]["resources"] for study in STUDY_RULES}
-    reqs = requests(memory, steps, current, merged_config())
+    reqs = requests(memory, steps, current, merged_config(), (memory_path, steps_path))
     return text, rewrite(text, reqs, command_line(memory_path, steps_path))
 
 

@@ -27,7 +27,9 @@ def resources():
 
 def _record(peak=4000.0, store=0.0, where="read from disk per batch: over budget"):
     return {
+        "peak_n_mib": peak - 100,
         "peak_4n_mib": peak,
+        "images_n": 6_000,
         "images_4n": 25_000,
         "paper_store_mib": store,
         "paper_store": where,
@@ -43,6 +45,8 @@ def test_mem_mb_is_headroom_over_the_peak_and_a_held_store(resources):
     held, _ = resources.mem_mb(_record(store=1000.0, where="held in memory"))
     disk, _ = resources.mem_mb(_record(store=1000.0))
     assert held > disk == value
+    # the larger peak counts, whichever size it came at
+    assert resources.mem_mb(_record() | {"peak_n_mib": 5000.0})[0] > value
 
 
 def test_runtime_is_headroom_over_the_largest_jobs_steps(resources):

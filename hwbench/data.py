@@ -323,8 +323,7 @@ def to_model_input(
 
     :class:`BatchTransform` applied chunk by chunk. No study uses it: they keep the
     uint8 images and pass the transform to :func:`hwbench.engine.fit`. It stays as
-    the whole-dataset reference the tests compare the per-batch path with, and for
-    the engine benchmark's all-on-device float input.
+    the whole-dataset reference the tests compare the per-batch path with.
     """
     transform = BatchTransform(size, channels, normalize)
     if images.dim() != 3:

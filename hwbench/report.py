@@ -291,9 +291,11 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
 
 
 BENCH_COLUMNS = ["benchmark", "metric", "value", "unit", "kind", "target", "note"]
-# ``kind``: ``measured`` (a timing or count this run observed) or ``projected`` (a value
-# computed from measurements under an assumption, e.g. a time scaled to a larger run).
-BENCH_KINDS = ("measured", "projected")
+# ``kind``: ``measured`` (a timing or count this run observed), ``counted`` (a value
+# computed from the code, not observed: FLOPs a counter adds up over the operators) or
+# ``projected`` (computed from measurements under an assumption, e.g. a time scaled to a
+# larger run).
+BENCH_KINDS = ("measured", "counted", "projected")
 # Files written before the ``kind`` column existed: the metrics that were projections.
 # Every other old row was a measurement, so the rule for old rows is by metric name.
 LEGACY_PROJECTED_METRICS = frozenset(
@@ -334,7 +336,7 @@ def _check_kinds(frame: pd.DataFrame, where: str) -> None:
         raise ValueError(
             f"{where}: {len(bad)} row(s) with kind not in {BENCH_KINDS}, e.g. "
             f"{first['benchmark']}/{first['metric']} kind={first['kind']!r}; say whether "
-            "the value was measured or projected"
+            "the value was measured, counted or projected"
         )
 
 

@@ -121,7 +121,7 @@ def test_append_bench_rows_needs_a_known_kind(tmp_path):
     row = {"benchmark": "a", "metric": "x", "value": 1.0, "unit": "s"}
     with pytest.raises(ValueError, match=r"row 0 \('x'\) lacks \['kind'\]"):
         append_bench_rows(path, [row])
-    with pytest.raises(ValueError, match=r"a/x kind='guessed'.*measured or projected"):
+    with pytest.raises(ValueError, match=r"a/x kind='guessed'.*measured, counted or projected"):
         append_bench_rows(path, [row | {"kind": "guessed"}])
     assert not path.exists()
 

@@ -1,12 +1,23 @@
 from snakemake.utils import min_version, validate
 
+from hwbench import configcheck
+
 min_version("9.19")
 
 
 configfile: "config.yaml"
 
 
+# hwbench.configcheck: one line per problem, naming the key path and the value, with a
+# "did you mean" from the schema; Snakemake's validate then fills in the defaults, and
+# the references between keys (datasets, charsets, tasks) are checked before any rule.
+configcheck.check_schema(
+    config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+)
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
+configcheck.check_references(config)
 
 
 report: "workflow/report/workflow.rst"

@@ -96,7 +96,9 @@ def _describe(error: ValidationError) -> list[str]:
         ]
     prefix = f"{key_path(where)} = {short(value)}"
     if kind == "required":
-        return [f"{key_path(where)}: {error.message} (a required key is missing)"]
+        missing = re.match(r"'(.*)' is a required property", error.message)
+        name = missing.group(1) if missing else error.message
+        return [f"{key_path([*where, name])}: missing; this key is required"]
     if kind == "enum":
         return [f"{prefix}: must be one of {_names(schema['enum'])}"]
     if kind == "type":
@@ -108,14 +110,8 @@ def _describe(error: ValidationError) -> list[str]:
 
 def schema_problems(config: Mapping, schema_path) -> list[str]:
     """Every schema violation of ``config``, one line each, in key order."""
-    errors = sorted(
-        _validator(str(schema_path)).iter_errors(config),
-        key=lambda e: [str(p) for p in e.absolute_path],
-    )
-    lines: list[str] = []
-    for error in errors:
-        lines += [line for line in _describe(error) if line not in lines]
-    return lines
+    errors = _validator(str(schema_path)).iter_errors(config)
+    return sorted({line for error in errors for line in _describe(error)})
 
 
 def fail(problems: list[str], what: str) -> None:

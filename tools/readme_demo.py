@@ -14,16 +14,14 @@ machine and the load it ran with. Takes as long as the demo.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from docrun import REPO, disk_use, load, machine, minutes, replace_block, run_snakemake, snapshot  # noqa: E402
+
 COMMAND = "python tools/readme_demo.py"
 START = f"<!-- demo-output:start ({COMMAND}) -->"
 END = "<!-- demo-output:end -->"
@@ -48,82 +46,22 @@ def header_columns(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
-def disk_use(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (what the run wrote: data, results, logs...)."""
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    for line in (
-        Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []
-    ):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
-
-
-def load() -> str:
-    return f"{os.getloadavg()[0]:.2f}"
-
-
-def git(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, **kwargs)
-
-
-def snapshot(dest: Path) -> str:
-    """The committed tree (git archive HEAD) unpacked in ``dest``; returns the commit.
-
-    The demo runs this copy, so the block is true of the commit it names, whatever
-    the working tree holds."""
-    archive = git("archive", "HEAD").stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return git("rev-parse", "--short", "HEAD", text=True).stdout.strip()
-
-
-def run_demo(source: Path, workdir: Path) -> float:
-    """Seconds the demo's snakemake command took in ``workdir`` (an empty folder), with
-    the Snakefile, config.yaml and hwbench of ``source``."""
-    shutil.copy2(source / "config.yaml", workdir / "config.yaml")
-    snakemake = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
-    cmd = [snakemake, "-s", str(source / "Snakefile"), "--directory", str(workdir)]
-    cmd += ["--cores", "all", TARGET]
-    env = dict(os.environ, PYTHONPATH=str(source))
-    start = time.monotonic()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    seconds = time.monotonic() - start
-    if proc.returncode != 0:
-        sys.exit(f"the demo failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return seconds
-
-
 def block(excerpt: list[str], seconds: float, nbytes: int, info: dict) -> str:
     """The README block's body (markdown)."""
-    minutes, secs = divmod(round(seconds), 60)
     return "\n".join(
         [
-            f"From one `make demo` run in an empty folder at commit {info['commit']}, on "
+            f"One `make demo` run in an empty folder at commit {info['commit']}, on "
             f"{info['machine']} (load {info['load_before']} before, {info['load_after']} "
-            "after; a shared machine): "
-            f"{minutes} min {secs} s wall time, {nbytes / 1e6:.0f} MB on disk (data, results, "
-            "reports, logs). Table 4's header and its multi-task rows (reports/table4.md):",
+            f"after; a shared machine): {minutes(seconds)} wall time, "
+            f"{nbytes / 1e6:.0f} MB written (data, results, reports, logs). "
+            "Table 4's header and its multi-task rows (reports/table4.md):",
             "",
             *excerpt,
             "",
-            "Training curves of the same run (reports/table4_curves.png):",
-            "",
-            f"![Table 4 models' training curves, demo run]({FIGURE.as_posix()})",
+            f"![Table 4's training curves in that run (reports/table4_curves.png)]"
+            f"({FIGURE.as_posix()})",
         ]
     )
-
-
-def replace_block(text: str, body: str) -> str:
-    if START not in text or END not in text:
-        raise ValueError(f"README.md lacks the markers {START!r} ... {END!r}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{body}\n{END}{tail}"
 
 
 def main(argv=None) -> None:
@@ -136,16 +74,16 @@ def main(argv=None) -> None:
         source.mkdir()
         workdir.mkdir()
         info["commit"] = snapshot(source)
-        seconds = run_demo(source, workdir)
+        seconds = run_snakemake(source, workdir, ["--cores", "all", TARGET])
         info["load_after"] = load()
         nbytes = disk_use(workdir)
-        excerpt = table_excerpt((workdir / TARGET).with_suffix(".md").read_text(encoding="utf-8"))
+        table = (workdir / TARGET).with_suffix(".md").read_text(encoding="utf-8")
+        excerpt = table_excerpt(table)
         (REPO / FIGURE).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(workdir / FIGURE_SOURCE, REPO / FIGURE)
     text = args.readme.read_text(encoding="utf-8")
-    args.readme.write_text(
-        replace_block(text, block(excerpt, seconds, nbytes, info)), encoding="utf-8"
-    )
+    body = block(excerpt, seconds, nbytes, info)
+    args.readme.write_text(replace_block(text, START, END, body), encoding="utf-8")
     print(f"{args.readme}: demo block written ({seconds:.0f} s, {nbytes / 1e6:.0f} MB)")
 
 

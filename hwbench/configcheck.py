@@ -147,8 +147,7 @@ def buildable_datasets(config: Mapping) -> set[str]:
 
 def dataset_references(config: Mapping) -> Iterator[tuple[list, str]]:
     """(key path, dataset name) of every place the config names a processed dataset."""
-    for i, name in enumerate(config.get("datasets") or []):
-        yield ["datasets", i], name
+    # config `datasets` itself: hwbench.datasets.rules.check_dataset_names (download.smk)
     for script, source in ((config.get("multiscript") or {}).get("sources") or {}).items():
         yield ["multiscript", "sources", script, "dataset"], source.get("dataset")
     for task, spec in ((config.get("transfer") or {}).get("tasks") or {}).items():
@@ -169,12 +168,22 @@ def dataset_references(config: Mapping) -> Iterator[tuple[list, str]]:
 
 
 def charset_references(config: Mapping) -> Iterator[tuple[list, str, str]]:
-    """(key path, dataset, charset) of every charset selected from a dataset."""
-    for script, source in ((config.get("multiscript") or {}).get("sources") or {}).items():
-        path = ["multiscript", "sources", script, "charset"]
-        yield path, source.get("dataset"), source.get("charset")
-    for task, spec in ((config.get("transfer") or {}).get("tasks") or {}).items():
-        for j, charset in enumerate(spec.get("charsets") or []):
+    """(key path, dataset, charset) of every charset a planned job selects from a dataset
+    (a source of a script no configured group uses, or a task no set uses, selects none)."""
+    from hwbench.studies.multiscript.spec import GROUPS
+
+    ms = config.get("multiscript") or {}
+    used = {s for g in ms.get("groups") or [] if g in GROUPS for s in GROUPS[g].scripts}
+    for script, source in (ms.get("sources") or {}).items():
+        if script in used:
+            path = ["multiscript", "sources", script, "charset"]
+            yield path, source.get("dataset"), source.get("charset")
+    tr = config.get("transfer") or {}
+    in_sets = {
+        spec.get(role) for spec in (tr.get("sets") or {}).values() for role in ("source", "target")
+    }
+    for task, spec in (tr.get("tasks") or {}).items():
+        for j, charset in enumerate(spec.get("charsets") or [] if task in in_sets else []):
             yield ["transfer", "tasks", task, "charsets", j], spec.get("dataset"), charset
     for i, spec in enumerate((config.get("onemodel") or {}).get("tasks") or []):
         if spec.get("charset"):

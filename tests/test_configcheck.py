@@ -119,6 +119,14 @@ def test_a_charset_a_synthetic_dataset_does_not_render_is_refused(default):
     ]
 
 
+def test_a_source_no_configured_group_uses_selects_nothing(default):
+    """Only planned jobs' charsets are checked: the amharic source of a digits-only run
+    may name a dataset that renders no Amharic (the tests' small DAGs do)."""
+    config = copy.deepcopy(default)
+    config["multiscript"]["groups"] = ["digits"]
+    config["multiscript"]["sources"]["amharic"]["dataset"] = "synth_writers_a"
+    assert configcheck.reference_problems(config) == []
+
 def test_task_and_set_names_are_checked_with_their_key(default):
     config = copy.deepcopy(default)
     first = next(iter(config["transfer"]["sets"]))

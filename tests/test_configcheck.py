@@ -127,6 +127,7 @@ def test_a_source_no_configured_group_uses_selects_nothing(default):
     config["multiscript"]["sources"]["amharic"]["dataset"] = "synth_writers_a"
     assert configcheck.reference_problems(config) == []
 
+
 def test_task_and_set_names_are_checked_with_their_key(default):
     config = copy.deepcopy(default)
     first = next(iter(config["transfer"]["sets"]))

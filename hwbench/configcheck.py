@@ -89,7 +89,9 @@ def _describe(error: ValidationError) -> list[str]:
     if kind == "additionalProperties" and isinstance(value, Mapping):
         known = list(schema.get("properties", {}))
         patterns = schema.get("patternProperties", {})
-        extra = [k for k in value if k not in known and not any(re.search(p, k) for p in patterns)]
+        extra = [
+            k for k in value if k not in known and not any(re.search(p, str(k)) for p in patterns)
+        ]
         return [
             f"{key_path([*where, k])} = {short(value[k])}: unknown key; {did_you_mean(k, known)}"
             for k in extra

@@ -93,7 +93,7 @@ venv-locked: ## set up .venv from requirements/lock-cuda.txt (LOCK=...) instead 
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP) $(TEST_STAMP)
 
-lock: $(STAMP) ## re-resolve the lock file from pyproject.toml (needs PyPI; requirements/README.md)
+lock: $(STAMP) ## re-resolve the lock file from pyproject.toml (needs PyPI; docs/cluster.md)
 	$(PY) -m pip install -q uv
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra slurm \
 	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 \

@@ -1,5 +1,7 @@
 from snakemake.utils import min_version, validate
 
+from hwbench import configcheck
+
 min_version("9.19")
 
 # On a compute node SLURM's preemption warning (--signal=USR1@120, docs/cluster.md)
@@ -12,7 +14,16 @@ install_relay()
 configfile: "config.yaml"
 
 
+# hwbench.configcheck: one line per problem, naming the key path and the value, with a
+# "did you mean" from the schema; Snakemake's validate then fills in the defaults, and
+# the references between keys (datasets, charsets, tasks) are checked before any rule.
+configcheck.check_schema(
+    config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml"
+)
+
+
 validate(config, "workflow/schemas/config.schema.yaml")
+configcheck.check_references(config)
 
 
 report: "workflow/report/workflow.rst"

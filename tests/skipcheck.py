@@ -4,7 +4,8 @@ A skip hides a test as quietly as a deletion would: on a CI machine every test i
 expected to run. With ``CI`` set (``true``/``1``, as CI services set it) or
 ``HWBENCH_STRICT_SKIPS=1`` the session fails (exit status 1) when a test or module
 was skipped and its id does not match an allowlist entry; the terminal summary names
-each such skip and its reason. ``HWBENCH_STRICT_SKIPS=0`` turns the check off.
+each such skip and its reason. An xfail counts as a skip: it, too, keeps a test from
+passing. ``HWBENCH_STRICT_SKIPS=0`` turns the check off.
 
 The allowlist (``HWBENCH_SKIP_ALLOWLIST`` overrides its path) has one entry a line,
 ``<test id> | <reason>``; a test id ending in ``*`` matches every id starting with
@@ -78,8 +79,10 @@ class SkipCheck:
         self.unallowed: list[tuple[str, str]] = []
 
     def _record(self, report) -> None:
-        if report.skipped and not hasattr(report, "wasxfail"):  # an xfail is not a skip
-            self.skips.append((report.nodeid, _reason(report)))
+        # An xfail hides a test as a skip does: it counts as one (reason: the xfail's).
+        if report.skipped:
+            why = f"xfail: {report.wasxfail}" if hasattr(report, "wasxfail") else _reason(report)
+            self.skips.append((report.nodeid, why))
 
     def pytest_runtest_logreport(self, report):
         self._record(report)

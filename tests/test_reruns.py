@@ -29,8 +29,16 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.e2e
 
+# Every charset the embedded config's studies select from `synth` (hwbench.configcheck
+# refuses a config whose planned jobs select a charset the dataset does not render).
 TINY = {
-    "synth": {"synth": {"writers": 6, "samples_per_class": 1, "scripts": ["latin_digits"]}},
+    "synth": {
+        "synth": {
+            "writers": 6,
+            "samples_per_class": 1,
+            "scripts": ["latin_digits", "arabic_digits", "kannada_digits", "amharic"],
+        }
+    },
 }
 TARGETS = [f"data/splits/synth/{s}.csv" for s in ("stratified", "writer", "adaptation")]
 

@@ -103,12 +103,21 @@ def check_native_datasets(config: dict, image_datasets) -> None:
             )
 
 
+def buildable_datasets(config: dict) -> list[str]:
+    """Every name some rule can build into data/processed/<name>: a registered real
+    dataset, a key of ``synth`` or of ``preprocess.native_size``, or a supplied folder
+    listed in ``image_datasets``."""
+    synth = [n for n, p in (config.get("synth") or {}).items() if isinstance(p, dict)]
+    supplied = list(config.get("image_datasets") or [])
+    names = [*registry.REGISTRY, *synth, *supplied, *native_datasets(config)]
+    return list(dict.fromkeys(names))
+
+
 def check_dataset_names(config: dict) -> None:
     """ValueError naming config ``datasets`` when it lists a name no rule can build."""
     synth = [n for n, p in (config.get("synth") or {}).items() if isinstance(p, dict)]
-    supplied = list(config.get("image_datasets") or [])
     native = list(native_datasets(config))
-    known = set(registry.REGISTRY) | set(synth) | set(supplied) | set(native)
+    known = buildable_datasets(config)
     unknown = [d for d in config.get("datasets") or [] if d not in known]
     if unknown:
         raise ValueError(

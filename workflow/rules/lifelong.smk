@@ -5,7 +5,6 @@ from hwbench.studies.lifelong import plan as ll_plan
 from hwbench.studies.lifelong import spec as ll_spec
 
 LL = config["lifelong"]
-ll_plan.check_config(LL)
 ALL_TARGETS.append(ll_plan.TABLE)
 
 

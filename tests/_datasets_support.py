@@ -502,3 +502,54 @@ def write(path: Path, data: bytes) -> Path:
 
 
 __all__ = ["RemoteFile"]
+
+
+# ------------------------------------------------- real Kannada-MNIST label files
+
+# The label files of github.com/vinayprabhu/Kannada_MNIST (data/output_tensors/
+# MNIST_format/) hold the labels 0, 1, ..., 9 repeated (label of image i = i % 10),
+# written by Python's gzip (FNAME = the IDX name, level 9, the mtime below) and
+# np.savez (one stored member arr_0.npy dated 1980-01-01). Rebuilt from those facts
+# they are byte for byte the published files: the tests check them against the
+# registry's MD5s, taken from the files themselves.
+KANNADA_LABEL_FILES = {
+    # name: (count, gzip mtime from bytes 4-7 of the published file)
+    "y_kannada_MNIST_train-idx1-ubyte.gz": (60000, 1564465205),
+    "y_kannada_MNIST_test-idx1-ubyte.gz": (10000, 1564465208),
+    "y_dig_MNIST-idx1-ubyte.gz": (10240, 1564465188),
+}
+KANNADA_LABEL_NPZ = {
+    "y_kannada_MNIST_train.npz": 60000,
+    "y_kannada_MNIST_test.npz": 10000,
+    "y_dig_MNIST.npz": 10240,
+}
+
+
+def kannada_labels(count: int) -> np.ndarray:
+    return (np.arange(count) % 10).astype(np.uint8)
+
+
+def kannada_label_gz(name: str) -> bytes:
+    """A published Kannada-MNIST / Dig-MNIST IDX label file, rebuilt byte for byte."""
+    count, mtime = KANNADA_LABEL_FILES[name]
+    buf = io.BytesIO()
+    with gzip.GzipFile(
+        filename=name.removesuffix(".gz"), mode="wb", fileobj=buf, mtime=mtime, compresslevel=9
+    ) as stream:
+        stream.write(idx_bytes(kannada_labels(count), compress=False))
+    return buf.getvalue()
+
+
+def savez_bytes(array: np.ndarray) -> bytes:
+    """``np.savez(path, array)`` as the Kannada-MNIST files were written (older NumPy:
+    one stored member ``arr_0.npy`` dated 1980-01-01, no zip64 extra field)."""
+    npy = io.BytesIO()
+    np.lib.format.write_array(npy, np.asarray(array))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(zipfile.ZipInfo("arr_0.npy", (1980, 1, 1, 0, 0, 0)), npy.getvalue())
+    return buf.getvalue()
+
+
+def kannada_label_npz(name: str) -> bytes:
+    return savez_bytes(kannada_labels(KANNADA_LABEL_NPZ[name]))

@@ -26,16 +26,21 @@ from hwbench.datasets.idx_datasets import (
     read_mnist,
     read_npz_array,
 )
-from hwbench.datasets.vocab import KANNADA_DIGITS
+from hwbench.datasets.madbase import read_bmp_folder, read_madbase_csv
+from hwbench.datasets.nist import NistFormatError, build_nist_manifest
+from hwbench.datasets.vocab import ARABIC_DIGITS, KANNADA_DIGITS
 from tests._datasets_support import (
     KANNADA_LABEL_FILES,
     KANNADA_LABEL_NPZ,
+    bmp_bytes,
     idx_bytes,
     kannada_label_gz,
     kannada_label_npz,
     kannada_labels,
+    png_bytes,
     savez_bytes,
     write,
+    zip_bytes,
 )
 
 
@@ -250,3 +255,121 @@ def test_registry_variants_list_each_form():
     ]
     assert [f.name for f in registry.DIG_MNIST.files_for("csv")] == ["Dig-MNIST.csv"]
     assert struct.unpack(">I", DIG_IMAGES_HEADER[4:8])[0] == 10240
+
+
+# -------------------------------------------------------------------- MADBase
+
+
+def test_madbase_bmp_folders_as_published(tmp_path):
+    """The extracted AUC archive: MAHDBase_TrainingSet/Part01 ... Part12 holding BMPs named
+    writer001_pass01_digit7.bmp, dark ink on white, read as 3-channel BMPs
+    (github.com/imunderthetree/NNMinst: README.md "Expected layout" and
+    training/nnminst.ipynb, which counts "Total images: 60000" there and labels each file
+    by its digitD suffix)."""
+    folder = tmp_path / "MAHDBase_TrainingSet"
+    expected = {}
+    for part, writer, rep, digit in ((1, 1, 1, 7), (1, 1, 2, 0), (12, 600, 10, 9)):
+        ink = np.full((28, 28, 3), 255, np.uint8)  # generated pixels, dark ink on white
+        ink[4 + digit : 8 + digit, 6:22] = 0
+        name = f"Part{part:02d}/writer{writer:03d}_pass{rep:02d}_digit{digit}.bmp"
+        write(folder / name, bmp_bytes(ink))
+        expected[(writer, rep, digit)] = 255 - ink[:, :, 0]
+    images, meta = read_bmp_folder(folder, "train")
+    assert meta.label.tolist() == [7, 0, 9]  # sorted by (writer, pass, digit)
+    assert meta.writer.tolist() == ["train_w001", "train_w001", "train_w600"]
+    assert meta.label_name.tolist() == [ARABIC_DIGITS[7], ARABIC_DIGITS[0], ARABIC_DIGITS[9]]
+    for image, key in zip(images, sorted(expected), strict=True):
+        np.testing.assert_array_equal(image, expected[key])  # white ink on black, like MNIST
+
+
+def test_madbase_csv_zip_as_published(tmp_path):
+    """The CSV mirror (github.com/mloey/Arabic-Handwritten-Digits-Dataset, "Arabic
+    Handwritten Digits Dataset CSV.zip") as the stable_datasets loader
+    (stable_datasets ArabicDigits builder) opens it: members at the zip's root named
+    "csvTrainImages 60k x 784.csv", "csvTrainLabel 60k x 1.csv", "csvTestImages.csv",
+    "csvTestLabel 10k x 1.csv"; no header row (np.loadtxt; other loaders pass
+    header=None), 784 comma-separated values per image in Fortran (MATLAB) order, one
+    label per line."""
+    rng = np.random.default_rng(0)
+    x = {s: rng.integers(0, 60, (n, 28, 28)).astype(np.uint8) for s, n in (("tr", 6), ("te", 4))}
+    x["tr"][0, 3, 20] = 250  # row 3, column 20: value 20 * 28 + 3 of the line
+    y = {"tr": [1, 0, 3, 9, 2, 5], "te": [4, 4, 8, 0]}
+
+    def rows(images):
+        return "".join(",".join(map(str, im.flatten(order="F"))) + "\n" for im in images)
+
+    members = {
+        "csvTrainImages 60k x 784.csv": rows(x["tr"]),
+        "csvTrainLabel 60k x 1.csv": "".join(f"{v}\n" for v in y["tr"]),
+        "csvTestImages.csv": rows(x["te"]),
+        "csvTestLabel 10k x 1.csv": "".join(f"{v}\n" for v in y["te"]),
+    }
+    assert rows(x["tr"][:1]).split(",")[20 * 28 + 3] == "250"
+    archive = write(
+        tmp_path / "madbase_csv.zip", zip_bytes({k: v.encode() for k, v in members.items()})
+    )
+    images, meta = read_madbase_csv(archive)
+    np.testing.assert_array_equal(images, np.concatenate([x["tr"], x["te"]]))  # dark border: kept
+    assert images[0, 3, 20] == 250
+    assert meta.label.tolist() == y["tr"] + y["te"]
+    assert meta.source_split.tolist() == ["train"] * 6 + ["test"] * 4
+    assert set(meta.writer) == {""}
+
+
+# ------------------------------------------------------------------ NIST SD19
+
+
+def _sd19_png(k: int) -> bytes:
+    image = np.full((128, 128), 255, np.uint8)  # generated pixels, black ink on white
+    image[30 + k : 90, 40 : 50 + k] = 0
+    return png_bytes(image)
+
+
+def test_nist_sd19_second_edition_layout(tmp_path):
+    """SD19 2nd edition as published: by_write.zip members
+    by_write/hsf_0/f0000_14/d0000_14/d0000_14_00000.png (member names as a public SD19
+    loader documents them: "the paths are exactly the archive member names"), writer
+    folders holding <d|u|l|c>WWWW_TT sub-folders beside .mis files
+    (by_write\\hsf_0\\f0039_14\\l0039_14.mis, a public C++ converter); by_class/30/ holding
+    hsf_0 ... hsf_7, their .mit files and train_30 (a LEAF user's listing:
+    "hsf_0  hsf_0.mit ... hsf_7.mit  train_30"; LEAF keeps the hsf folders only); the two
+    checksum logs with one "<md5> <path>" per line, the path reaching by_class/ or
+    by_write/ (public loaders split each line in two and look for "/by_class/")."""
+    writer = "f0000_14"
+    members, write_log, class_log = {}, [], []
+    images = [("d", "30", 0), ("u", "41", 1), ("l", "7a", 2), ("c", "65", 3)]
+    for kind, hexcode, k in images:
+        folder = f"{kind}{writer[1:]}"
+        name = f"by_write/hsf_0/{writer}/{folder}/{folder}_{k:05d}.png"
+        members[name] = data = _sd19_png(k)
+        digest = md5(data)
+        write_log.append(f"{digest}  /sd19/{name}")
+        class_log.append(f"{digest}  /sd19/by_class/{hexcode}/hsf_0/hsf_0_{k:05d}.png")
+        class_log.append(
+            f"{digest}  /sd19/by_class/{hexcode}/train_{hexcode}/train_{hexcode}_{k:05d}.png"
+        )
+        members[f"by_write/hsf_0/{writer}/{folder}.mis"] = b""  # not read (not a PNG)
+    class_log += [f"{md5(b'mit')}  /sd19/by_class/30/hsf_0.mit"]
+    files = {
+        "by_write.zip": write(tmp_path / "by_write.zip", zip_bytes(members)),
+        "by_write_md5.log": write(tmp_path / "w.log", ("\n".join(write_log) + "\n").encode()),
+        "by_class_md5.log": write(tmp_path / "c.log", ("\n".join(class_log) + "\n").encode()),
+    }
+    frame = build_nist_manifest(files, tmp_path / "raw")
+    assert frame.label_name.tolist() == ["e", "0", "z", "A"]  # sorted by file: c, d, l, u
+    assert set(frame.writer) == {writer} and set(frame.source_split) == {"hsf_0"}
+    assert frame.file.tolist()[1] == "by_write/hsf_0/f0000_14/d0000_14/d0000_14_00000.png"
+    assert (tmp_path / "raw" / frame.file.tolist()[1]).read_bytes() == _sd19_png(0)
+
+
+def test_nist_first_edition_is_refused_naming_the_supported_one(tmp_path):
+    """A by_write.zip without PNGs (the 1st edition's MIS files) names the 2nd edition."""
+    files = {
+        "by_write.zip": write(
+            tmp_path / "b.zip", zip_bytes({"by_write/hsf_0/f0000_14/d0000_14.mis": b"x"})
+        ),
+        "by_write_md5.log": write(tmp_path / "w.log", b"0" * 32 + b"  by_write/hsf_0/x.png\n"),
+        "by_class_md5.log": write(tmp_path / "c.log", b"0" * 32 + b"  by_class/30/hsf_0/x.png\n"),
+    }
+    with pytest.raises(NistFormatError, match="2nd edition.*nist-srd/SD19/by_write.zip"):
+        build_nist_manifest(files, tmp_path / "raw")

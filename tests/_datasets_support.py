@@ -392,11 +392,15 @@ def nist_fixture(seed=0):
 
 # ---------------------------------------------------------------- DeepWriting
 
+# github.com/emreaksan/deepwriting, data_scripts/json_to_numpy.py: the alphabet is
+# '\x00' then this list, and char_labels hold LabelEncoder codes (sorted order).
 ALPHABET = ["\x00"] + list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.,-()/")
+LABEL_CODES = {c: i for i, c in enumerate(sorted(ALPHABET))}
 
 
-def deepwriting_tar(seed=0):
-    """deepwriting_dataset.tar.gz with training/validation npz in the published layout."""
+def deepwriting_tar(seed=0, container="tar"):
+    """deepwriting_dataset.tar.gz (or .zip) with training/validation npz in the published
+    layout: the keys json_to_numpy.py writes, char_labels as LabelEncoder codes."""
     rng = np.random.default_rng(seed)
     mean, std = np.array([0.1, -0.2, 0.0]), np.array([2.0, 3.0, 1.0])
 
@@ -411,7 +415,7 @@ def deepwriting_tar(seed=0):
             pen[2] = 1  # two strokes per character
             pen[-1] = 1
             pts.append(np.stack([xs, ys, pen], 1))
-            labels += [ALPHABET.index(c)] * n
+            labels += [LABEL_CODES[c]] * n
             eoc += [0] * (n - 1) + [1]
             x += 8
             # two connecting points labelled 0 (no character)
@@ -446,6 +450,16 @@ def deepwriting_tar(seed=0):
 
     train = npz(["ab", "C1"], [7, 8])
     valid = npz(["z"], [9])
+    expected = [
+        ("train", "a", "7"),
+        ("train", "b", "7"),
+        ("train", "C", "8"),
+        ("train", "1", "8"),
+        ("validation", "z", "9"),
+    ]
+    if container == "zip":
+        members = {"deepwriting_training.npz": train, "deepwriting_validation.npz": valid}
+        return zip_bytes(members), expected
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
         for name, data in (
@@ -455,13 +469,6 @@ def deepwriting_tar(seed=0):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    expected = [
-        ("train", "a", "7"),
-        ("train", "b", "7"),
-        ("train", "C", "8"),
-        ("train", "1", "8"),
-        ("validation", "z", "9"),
-    ]
     return buf.getvalue(), expected
 
 

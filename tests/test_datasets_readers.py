@@ -209,9 +209,9 @@ def test_nist_subsets_and_transfer_split():
 
 
 def test_deepwriting_renders_characters_with_writers(tmp_path, server):
-    archive, expected = deepwriting_tar()
+    archive, expected = deepwriting_tar(container="zip")
     spec = served_spec(
-        registry.DEEPWRITING, server, {"deepwriting_dataset.tar.gz": archive}, hashes=False
+        registry.DEEPWRITING, server, {"deepwriting_dataset.zip": archive}, hashes=False
     )
     root = tmp_path / "raw"
     records = fetch_all(spec, root)

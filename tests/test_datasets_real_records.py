@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import struct
+import tarfile
 
 import numpy as np
 import pytest
 
 from hwbench.datasets import registry
+from hwbench.datasets.deepwriting import build_deepwriting_manifest
 from hwbench.datasets.idx import IdxFormatError
 from hwbench.datasets.idx_datasets import (
     read_dig_mnist,
@@ -46,6 +49,16 @@ from tests._datasets_support import (
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def blank_images(count: int) -> np.ndarray:
@@ -373,3 +386,88 @@ def test_nist_first_edition_is_refused_naming_the_supported_one(tmp_path):
     }
     with pytest.raises(NistFormatError, match="2nd edition.*nist-srd/SD19/by_write.zip"):
         build_nist_manifest(files, tmp_path / "raw")
+
+
+# ---------------------------------------------------------------- DeepWriting
+
+# github.com/emreaksan/deepwriting, data_scripts/json_to_numpy.py: the keys it saves
+# with np.savez_compressed, its alphabet, and char_labels encoded by a scikit-learn
+# LabelEncoder fitted on that alphabet; dataset_hw.py reads 'samples' (or 'strokes'),
+# 'preprocessing', 'mean'/'std', 'min'/'max' and decodes labels with a LabelEncoder.
+DW_ALPHABET = ["\x00"] + list(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.,-()/"
+)
+DW_PER_POINT = (
+    "char_labels",
+    "word_labels",
+    "eow_labels",
+    "bow_labels",
+    "eoc_labels",
+    "boc_labels",
+)
+
+
+def _dw_npz(texts, subjects) -> bytes:
+    from sklearn.preprocessing import LabelEncoder
+
+    encoder = LabelEncoder().fit(DW_ALPHABET)
+    data = {key: [] for key in ("samples", *DW_PER_POINT)}
+    for text in texts:
+        points, chars = [], []
+        for k, char in enumerate(text):  # generated strokes: 5 points a character
+            xy = np.stack([np.linspace(0, 1, 5) + 2 * k, np.linspace(0, 3, 5) * (k + 1)], 1)
+            points.append(np.column_stack([xy, [0, 0, 0, 0, 1]]))
+            chars += [char] * 5
+        absolute = np.concatenate(points)
+        relative = absolute.copy()
+        relative[1:, :2] = np.diff(absolute[:, :2], axis=0)
+        relative[0, :2] = 0
+        codes = encoder.transform(chars)
+        ends = np.zeros(len(codes))
+        ends[4::5] = 1
+        data["samples"].append(relative.astype(np.float32))
+        data["char_labels"].append(codes)
+        data["eoc_labels"].append(ends)
+        for key in ("word_labels", "eow_labels", "bow_labels", "boc_labels"):
+            data[key].append(np.zeros(len(codes)))
+    arrays = {key: np.array(value + [None], dtype=object)[:-1] for key, value in data.items()}
+    arrays.update(
+        subject_labels=np.array(subjects),
+        texts=np.array(texts),
+        alphabet=np.array(DW_ALPHABET),  # NumPy stores '\x00' as ''
+        preprocessing=np.array(["origin_translation", "relative_representation"]),
+    )
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("archive", ["deepwriting_dataset.zip", "deepwriting_dataset.tar.gz"])
+def test_deepwriting_labels_are_label_encoder_codes(tmp_path, archive):
+    """char_labels are LabelEncoder codes (positions in the sorted alphabet), not positions
+    in 'alphabet': 'a' is code 44 but alphabet[44] is 'H'. The archive is the zip the
+    authors' README links since 2023-11 (files.ait.ethz.ch/projects/deepwriting/
+    deepwriting_dataset.zip) or the former tar.gz, holding deepwriting_training.npz and
+    deepwriting_validation.npz (config.py's training_data / validation_data)."""
+    from sklearn.preprocessing import LabelEncoder
+
+    assert LabelEncoder().fit(DW_ALPHABET).transform(["a"])[0] == 44
+    assert DW_ALPHABET[44] == "H"
+    members = {
+        "deepwriting_training.npz": _dw_npz(["aI(", "Z9"], [12, 294]),
+        "deepwriting_validation.npz": _dw_npz(["/"], [3]),
+    }
+    data = zip_bytes(members) if archive.endswith(".zip") else tar_bytes(members)
+    files = {archive: write(tmp_path / archive, data)}
+    frame = build_deepwriting_manifest(files, tmp_path / "raw", {"image_size": 32})
+    got = list(zip(frame.source_split, frame.label_name, frame.writer, strict=True))
+    assert got == [
+        ("train", "a", "12"),
+        ("train", "I", "12"),
+        ("train", "(", "12"),
+        ("train", "Z", "294"),
+        ("train", "9", "294"),
+        ("validation", "/", "3"),
+    ]
+    assert frame.label.tolist() == [DW_ALPHABET.index(c) for c in "aI(Z9/"]
+    assert registry.DEEPWRITING.classes[11] == "a"  # the stand-ins' classes: same indices

@@ -475,12 +475,21 @@ DEEPWRITING = DatasetSpec(
     homepage="https://ait.ethz.ch/deepwriting",
     route="images",
     reader="deepwriting:build_deepwriting_manifest",
+    # The authors' README (github.com/emreaksan/deepwriting) links the zip since
+    # 2023-11; before, the tar.gz on the project page. The reader takes the npz from either.
     files=(
+        RemoteFile(
+            "deepwriting_dataset.zip",
+            ("https://files.ait.ethz.ch/projects/deepwriting/deepwriting_dataset.zip",),
+            variant="zip",
+        ),
         RemoteFile(
             "deepwriting_dataset.tar.gz",
             ("https://ait.ethz.ch/projects/2018/deepwriting/downloads/deepwriting_dataset.tar.gz",),
+            variant="tar",
         ),
     ),
+    variants=("zip", "tar"),
     classes=tuple(DEEPWRITING_ALPHABET),
     image_shape=(128, 128),  # data.deepwriting.image_size
     source_splits=("train", "validation"),

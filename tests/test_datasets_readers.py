@@ -69,7 +69,7 @@ def test_kannada_and_dig_mnist(tmp_path, server):
     data = arrays(served_spec(registry.KANNADA_MNIST, server, contents), tmp_path)
     assert data.meta.label_name.tolist()[: len(ytr)] == [KANNADA_DIGITS[v] for v in ytr]
     assert set(data.meta.script) == {"kannada"}
-    dig_names = [f.name for f in registry.DIG_MNIST.files]
+    dig_names = [f.name for f in registry.DIG_MNIST.files_for()]
     contents, (x, y, _, _) = mnist_like((dig_names[0], dig_names[1], "a", "b"), seed=4)
     contents = {k: contents[k] for k in dig_names}
     dig = arrays(served_spec(registry.DIG_MNIST, server, contents), tmp_path / "dig")

@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import pickle
 import struct
 import tarfile
 import threading
@@ -560,3 +561,41 @@ def savez_bytes(array: np.ndarray) -> bytes:
 
 def kannada_label_npz(name: str) -> bytes:
     return savez_bytes(kannada_labels(KANNADA_LABEL_NPZ[name]))
+
+
+# ------------------------------------------------------- Python 2 cPickle (CIFAR)
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle.dump(obj, f, 2) writes: str and bytes as py2 STRING
+    opcodes, memo ids from 1, NumPy's reconstructor under its py2 module name. With it
+    the CIFAR-100 ``meta`` file comes out byte for byte (see the CIFAR test)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_string(self, obj):
+        data = obj.encode("latin1") if isinstance(obj, str) else bytes(obj)
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<I", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_string
+    dispatch[bytes] = save_py2_string
+
+    def memoize(self, obj):
+        index = len(self.memo) + 1  # cPickle numbers its memo from 1
+        self.write(self.put(index))
+        self.memo[id(obj)] = index, obj
+
+    def save_global(self, obj, name=None):
+        module = obj.__module__.replace("numpy._core", "numpy.core")
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+        self.memoize(obj)
+
+
+def py2_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()

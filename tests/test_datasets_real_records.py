@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from hwbench.datasets import registry
+from hwbench.datasets.cifar import read_cifar100
 from hwbench.datasets.deepwriting import build_deepwriting_manifest
 from hwbench.datasets.idx import IdxFormatError
 from hwbench.datasets.idx_datasets import (
@@ -41,6 +42,7 @@ from tests._datasets_support import (
     kannada_label_npz,
     kannada_labels,
     png_bytes,
+    py2_pickle,
     savez_bytes,
     write,
     zip_bytes,
@@ -471,3 +473,78 @@ def test_deepwriting_labels_are_label_encoder_codes(tmp_path, archive):
     ]
     assert frame.label.tolist() == [DW_ALPHABET.index(c) for c in "aI(Z9/"]
     assert registry.DEEPWRITING.classes[11] == "a"  # the stand-ins' classes: same indices
+
+
+# ------------------------------------------------------------------ CIFAR-100
+
+# The 20 coarse class names of CIFAR-100 (www.cs.toronto.edu/~kriz/cifar.html, in
+# label order); with registry.CIFAR100_FINE they rebuild the published meta file.
+CIFAR100_COARSE = (
+    "aquatic_mammals fish flowers food_containers fruit_and_vegetables "
+    "household_electrical_devices household_furniture insects large_carnivores "
+    "large_man-made_outdoor_things large_natural_outdoor_scenes large_omnivores_and_herbivores "
+    "medium_mammals non-insect_invertebrates people reptiles small_mammals trees vehicles_1 "
+    "vehicles_2"
+).split()
+# torchvision.datasets.CIFAR100 (torchvision/datasets/cifar.py): meta's MD5.
+CIFAR100_META_MD5 = "7973b15100ade9c7d40fb424638fde48"
+
+
+def cifar100_meta() -> bytes:
+    return py2_pickle(
+        {"fine_label_names": list(registry.CIFAR100_FINE), "coarse_label_names": CIFAR100_COARSE}
+    )
+
+
+def test_cifar100_meta_is_the_published_pickle():
+    """cifar-100-python/meta rebuilt as Python 2's cPickle protocol 2 wrote it matches the
+    MD5 torchvision checks: the pickle's byte layout (py2 str keys and names) and the
+    registry's fine class names are the real ones."""
+    assert md5(cifar100_meta()) == CIFAR100_META_MD5
+
+
+def test_cifar100_reads_python2_pickles(tmp_path):
+    """cifar-100-python.tar.gz: cifar-100-python/{meta,train,test} (torchvision's base_folder
+    and member names; the real archive also holds an empty file.txt~, as a public
+    repository that committed the extracted folder shows: 130726/130726,
+    cifar-100-python/file.txt~). Train/test are py2 cPickle dicts with keys, in order,
+    b'filenames', b'batch_label', b'fine_labels', b'coarse_labels', b'data' (printed by
+    several public loaders with pickle.load(..., encoding='bytes')); data is uint8
+    N x 3072 (1024 red, 1024 green, 1024 blue); the first training images are
+    bos_taurus_s_000507.png, stegosaurus_s_000125.png, mcintosh_s_000643.png,
+    altar_boy_s_001435.png, cichlid_s_000031.png (fine classes cattle, dinosaur, apple,
+    boy, aquarium_fish)."""
+    fine = registry.CIFAR100_FINE
+    first = ["cattle", "dinosaur", "apple", "boy", "aquarium_fish"]
+    coarse = ["large_omnivores_and_herbivores", "reptiles", "fruit_and_vegetables", "people"]
+    coarse.append("fish")
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, (5, 3072)).astype(np.uint8)  # generated pixels
+    data[0, :3] = 255
+    train = {
+        "filenames": [
+            b"bos_taurus_s_000507.png",
+            b"stegosaurus_s_000125.png",
+            b"mcintosh_s_000643.png",
+            b"altar_boy_s_001435.png",
+            b"cichlid_s_000031.png",
+        ],
+        "batch_label": b"training batch 1 of 1",  # not read
+        "fine_labels": [fine.index(c) for c in first],
+        "coarse_labels": [CIFAR100_COARSE.index(c) for c in coarse],
+        "data": data,
+    }
+    test = dict(train, batch_label=b"testing batch 1 of 1", data=data[::-1].copy())
+    members = {
+        "cifar-100-python/file.txt~": b"",
+        "cifar-100-python/train": py2_pickle(train),
+        "cifar-100-python/test": py2_pickle(test),
+        "cifar-100-python/meta": cifar100_meta(),
+    }
+    archive = write(tmp_path / "cifar-100-python.tar.gz", tar_bytes(members))
+    images, meta = read_cifar100({"cifar-100-python.tar.gz": archive})
+    assert images.shape == (10, 32, 32, 3)
+    assert meta.label.tolist()[:5] == [19, 29, 0, 11, 1]
+    assert meta.label_name.tolist()[:5] == first
+    assert tuple(images[0, 0, 0]) == (255, data[0, 1024], data[0, 2048])  # R, G, B planes
+    np.testing.assert_array_equal(images[1, 0, 1], data[1, [1, 1025, 2049]])

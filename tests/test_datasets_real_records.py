@@ -16,6 +16,7 @@ import hashlib
 import io
 import struct
 import tarfile
+import wave
 
 import numpy as np
 import pytest
@@ -32,6 +33,7 @@ from hwbench.datasets.idx_datasets import (
 )
 from hwbench.datasets.madbase import read_bmp_folder, read_madbase_csv
 from hwbench.datasets.nist import NistFormatError, build_nist_manifest
+from hwbench.datasets.speech import read_speech_commands
 from hwbench.datasets.vocab import ARABIC_DIGITS, KANNADA_DIGITS
 from tests._datasets_support import (
     KANNADA_LABEL_FILES,
@@ -548,3 +550,50 @@ def test_cifar100_reads_python2_pickles(tmp_path):
     assert meta.label_name.tolist()[:5] == first
     assert tuple(images[0, 0, 0]) == (255, data[0, 1024], data[0, 2048])  # R, G, B planes
     np.testing.assert_array_equal(images[1, 0, 1], data[1, [1, 1025, 2049]])
+
+
+# ------------------------------------------------------------ Speech Commands
+
+
+def _wav(samples: np.ndarray, rate=16000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("prefix", ["", "./"])
+def test_speech_commands_published_layout(tmp_path, prefix):
+    """speech_commands_v0.01.tar.gz: <word>/<speaker>_nohash_<k>.wav, 16-bit mono PCM at
+    16 kHz, one second or less (Warden 2018, arXiv:1804.03209); validation_list.txt and
+    testing_list.txt hold one such relative path per line: 'right/a69b9b3e_nohash_0.wav'
+    in validation_list.txt (a public torchaudio-style loader's comment),
+    'bed/0c40e715_nohash_0.wav' in testing_list.txt (a public test's expected testing
+    names); _background_noise_/ holds running_tap.wav and others plus a README.md
+    (tensorflow_datasets' speech_commands builder, which compares archive paths with the
+    list lines). Members are tried with and without a leading './'."""
+    tone = (8000 * np.sin(np.arange(16000) / 5)).astype(np.int16)  # generated audio
+    members = {
+        "LICENSE": b"CC BY 4.0",  # not read
+        "README.md": b"",  # not read
+        "validation_list.txt": b"right/a69b9b3e_nohash_0.wav\n",
+        "testing_list.txt": b"bed/0c40e715_nohash_0.wav\n",
+        "_background_noise_/README.md": b"",
+        "_background_noise_/running_tap.wav": _wav(np.tile(tone, 3)),
+        "bed/00176480_nohash_0.wav": _wav(tone),
+        "bed/0c40e715_nohash_0.wav": _wav(tone[:8000]),  # shorter than a second
+        "right/a69b9b3e_nohash_0.wav": _wav(tone),
+    }
+    archive = tmp_path / "speech_commands_v0.01.tar.gz"
+    write(archive, tar_bytes({prefix + k: v for k, v in members.items()}))
+    images, meta = read_speech_commands({"speech_commands_v0.01.tar.gz": archive})
+    assert images.shape == (3, 129, 126)
+    assert meta.label_name.tolist() == ["bed", "bed", "right"]
+    assert meta.label.tolist() == [0, 0, 1]
+    assert meta.writer.tolist() == ["00176480", "0c40e715", "a69b9b3e"]
+    assert meta.source_split.tolist() == ["train", "test", "validation"]
+    # the half-second clip is zero-padded: its last frames are silent
+    assert images[1][:, -10:].max() == 0 and images[0][:, -10:].max() > 0

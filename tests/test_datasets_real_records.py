@@ -31,6 +31,7 @@ from hwbench.datasets.idx_datasets import (
     read_mnist,
     read_npz_array,
 )
+from hwbench.datasets.imdb import clean_words, read_imdb
 from hwbench.datasets.madbase import read_bmp_folder, read_madbase_csv
 from hwbench.datasets.nist import NistFormatError, build_nist_manifest
 from hwbench.datasets.speech import read_speech_commands
@@ -597,3 +598,61 @@ def test_speech_commands_published_layout(tmp_path, prefix):
     assert meta.source_split.tolist() == ["train", "test", "validation"]
     # the half-second clip is zero-padded: its last frames are silent
     assert images[1][:, -10:].max() == 0 and images[0][:, -10:].max() > 0
+
+
+# ----------------------------------------------------------------------- IMDB
+
+# aclImdb/train/pos/0_9.txt and aclImdb/train/neg/0_3.txt, verbatim as a public fastai
+# walk-through prints them (`cat $path/train/pos/0_9.txt`), with the listing
+# `ls $path/train/pos | head -5`: 0_9.txt 10000_8.txt 10001_10.txt 10002_7.txt 10003_8.txt.
+IMDB_POS_0_9 = (
+    "Bromwell High is a cartoon comedy. It ran at the same time as some other programs about "
+    'school life, such as "Teachers". My 35 years in the teaching profession lead me to believe '
+    'that Bromwell High\'s satire is much closer to reality than is "Teachers". The scramble '
+    "to survive financially, the insightful students who can see right through their pathetic "
+    "teachers' pomp, the pettiness of the whole situation, all remind me of the schools I knew "
+    "and their students. When I saw the episode in which a student repeatedly tried to burn "
+    "down the school, I immediately recalled ......... at .......... High. A classic line: "
+    "INSPECTOR: I'm here to sack one of your teachers. STUDENT: Welcome to Bromwell High. I "
+    "expect that many adults of my age think that Bromwell High is far fetched. What a pity "
+    "that it isn't!"
+)
+IMDB_NEG_0_3 = (
+    "Story of a man who has unnatural feelings for a pig. Starts out with a opening scene that "
+    "is a terrific example of absurd comedy. A formal orchestra audience is turned into an "
+    "insane, violent mob by the crazy chantings of it's singers. Unfortunately it stays absurd "
+    "the WHOLE time with no general narrative eventually making it just too off putting. Even "
+    "those from the era should be turned off. The cryptic dialogue would make Shakespeare seem "
+    "easy to a third grader. On a technical level it's better than you might think with some "
+    "good cinematography by future great Vilmos Zsigmond. Future stars Sally Kirkland and "
+    "Frederic Forrest can be seen briefly."
+)
+
+
+def test_imdb_published_layout_and_reviews(tmp_path):
+    """aclImdb_v1.tar.gz: aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt (the dataset's
+    README at ai.stanford.edu/~amaas/data/sentiment/; the listings above), beside
+    labeledBow.feat, unsupBow.feat and the unlabelled train/unsup/<id>_0.txt, which are not
+    read; two real reviews, UTF-8 text without a trailing newline."""
+    members = {
+        "aclImdb/README": b"",
+        "aclImdb/imdb.vocab": b"the\nand\n",
+        "aclImdb/train/labeledBow.feat": b"9 0:9 1:1\n",
+        "aclImdb/train/unsupBow.feat": b"0 0:1\n",
+        "aclImdb/train/unsup/0_0.txt": b"not read",
+        "aclImdb/train/pos/0_9.txt": IMDB_POS_0_9.encode(),
+        "aclImdb/train/neg/0_3.txt": IMDB_NEG_0_3.encode(),
+        # a real test name (DL4J's IMDB example reads aclImdb/test/pos/0_10.txt); its text
+        # here is the train review again
+        "aclImdb/test/pos/0_10.txt": IMDB_POS_0_9.encode(),
+    }
+    archive = write(tmp_path / "aclImdb_v1.tar.gz", tar_bytes(members))
+    images, meta = read_imdb({"aclImdb_v1.tar.gz": archive}, {"embed_dim": 8, "max_words": 300})
+    assert images.shape == (3, 8, 300)
+    assert meta.label_name.tolist() == ["negative", "positive", "positive"]
+    assert meta.source_split.tolist() == ["train", "train", "test"]
+    words = clean_words(IMDB_POS_0_9)
+    assert words[:8] == ["bromwell", "high", "is", "a", "cartoon", "comedy", "it", "ran"]
+    assert words[-4:] == ["it", "isn", "t", "exclamation_mark"]
+    used = (images[1] > 0).any(axis=0)  # one column per word, zero after the last
+    assert used.sum() == len(words) and used[: len(words)].all()

@@ -27,15 +27,17 @@ from hwbench.datasets.deepwriting import build_deepwriting_manifest
 from hwbench.datasets.idx import IdxFormatError
 from hwbench.datasets.idx_datasets import (
     read_dig_mnist,
+    read_emnist,
     read_kannada_mnist,
     read_mnist,
     read_npz_array,
 )
 from hwbench.datasets.imdb import clean_words, read_imdb
 from hwbench.datasets.madbase import read_bmp_folder, read_madbase_csv
+from hwbench.datasets.manual import ManualDatasetError, build_amharic_manifest
 from hwbench.datasets.nist import NistFormatError, build_nist_manifest
 from hwbench.datasets.speech import read_speech_commands
-from hwbench.datasets.vocab import ARABIC_DIGITS, KANNADA_DIGITS
+from hwbench.datasets.vocab import AMHARIC77, ARABIC_DIGITS, KANNADA_DIGITS
 from tests._datasets_support import (
     KANNADA_LABEL_FILES,
     KANNADA_LABEL_NPZ,
@@ -656,3 +658,48 @@ def test_imdb_published_layout_and_reviews(tmp_path):
     assert words[-4:] == ["it", "isn", "t", "exclamation_mark"]
     used = (images[1] > 0).any(axis=0)  # one column per word, zero after the last
     assert used.sum() == len(words) and used[: len(words)].all()
+
+
+# ---------------------------------------------------------------------- EMNIST
+
+
+def test_emnist_letters_mapping_has_three_columns(tmp_path):
+    """gzip.zip members gzip/emnist-<split>-{train,test}-{images-idx3,labels-idx1}-ubyte.gz
+    and gzip/emnist-<split>-mapping.txt (a public EMNIST checker lists the zip's members);
+    the letters mapping has 26 lines of three numbers, label then the upper- and
+    lower-case ASCII codes, labels counting from 1 (a public C++ test of
+    emnist-letters-mapping.txt expects 26 lines of 3 values; a loader reads the columns as
+    ("EMNIST", "UP", "LO") and subtracts 1)."""
+    labels = np.array([1, 26, 5], np.uint8)
+    images = blank_images(3)
+    mapping = "".join(f"{i} {64 + i} {96 + i}\n" for i in range(1, 27))
+    members = {"gzip/emnist-letters-mapping.txt": mapping.encode()}
+    for part in ("train", "test"):
+        members[f"gzip/emnist-letters-{part}-images-idx3-ubyte.gz"] = idx_bytes(
+            images.transpose(0, 2, 1)  # EMNIST stores each image transposed
+        )
+        members[f"gzip/emnist-letters-{part}-labels-idx1-ubyte.gz"] = idx_bytes(labels)
+    archive = write(tmp_path / "gzip.zip", zip_bytes(members))
+    got, meta = read_emnist({"gzip.zip": archive}, {"split": "letters"})
+    assert meta.label_name.tolist()[:3] == ["A", "Z", "E"]
+    assert meta.label.tolist()[:3] == [1, 26, 5]
+    np.testing.assert_array_equal(got[:3], images)
+    assert registry.EMNIST_CLASSES["letters"][26] == "Z"
+
+
+# --------------------------------------------------------------------- Amharic
+
+
+def test_amharic_has_no_public_records_so_the_contract_is_hwbench_own(tmp_path):
+    """UNVERIFIED: the multiscript paper's 77-class Amharic set (Gondere et al.,
+    arXiv:1909.12943; data of Assabie & Bigun) has no public copy, so no real record could
+    be checked. The folder layout is hwbench's own contract (docs/datasets.md): one folder
+    per class named by index or by character, optional writer sub-folders."""
+    assert registry.AMHARIC.manual and not registry.AMHARIC.files
+    root = tmp_path / "mine"
+    for index, name in ((0, "00"), (76, AMHARIC77[76])):
+        image = np.full((40, 30), 255, np.uint8)
+        image[10:30, 10 + index % 5 : 20] = 0
+        write(root / name / "w7" / "a.png", png_bytes(image))
+    with pytest.raises(ManualDatasetError, match="75 of 77 classes have no folder"):
+        build_amharic_manifest({}, tmp_path / "raw", {"local_copy": str(root)})

@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import hashlib
 import io
+import pickle
 import struct
 import tarfile
 import threading
@@ -392,11 +393,15 @@ def nist_fixture(seed=0):
 
 # ---------------------------------------------------------------- DeepWriting
 
+# github.com/emreaksan/deepwriting, data_scripts/json_to_numpy.py: the alphabet is
+# '\x00' then this list, and char_labels hold LabelEncoder codes (sorted order).
 ALPHABET = ["\x00"] + list("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'.,-()/")
+LABEL_CODES = {c: i for i, c in enumerate(sorted(ALPHABET))}
 
 
-def deepwriting_tar(seed=0):
-    """deepwriting_dataset.tar.gz with training/validation npz in the published layout."""
+def deepwriting_tar(seed=0, container="tar"):
+    """deepwriting_dataset.tar.gz (or .zip) with training/validation npz in the published
+    layout: the keys json_to_numpy.py writes, char_labels as LabelEncoder codes."""
     rng = np.random.default_rng(seed)
     mean, std = np.array([0.1, -0.2, 0.0]), np.array([2.0, 3.0, 1.0])
 
@@ -411,7 +416,7 @@ def deepwriting_tar(seed=0):
             pen[2] = 1  # two strokes per character
             pen[-1] = 1
             pts.append(np.stack([xs, ys, pen], 1))
-            labels += [ALPHABET.index(c)] * n
+            labels += [LABEL_CODES[c]] * n
             eoc += [0] * (n - 1) + [1]
             x += 8
             # two connecting points labelled 0 (no character)
@@ -446,6 +451,16 @@ def deepwriting_tar(seed=0):
 
     train = npz(["ab", "C1"], [7, 8])
     valid = npz(["z"], [9])
+    expected = [
+        ("train", "a", "7"),
+        ("train", "b", "7"),
+        ("train", "C", "8"),
+        ("train", "1", "8"),
+        ("validation", "z", "9"),
+    ]
+    if container == "zip":
+        members = {"deepwriting_training.npz": train, "deepwriting_validation.npz": valid}
+        return zip_bytes(members), expected
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
         for name, data in (
@@ -455,13 +470,6 @@ def deepwriting_tar(seed=0):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    expected = [
-        ("train", "a", "7"),
-        ("train", "b", "7"),
-        ("train", "C", "8"),
-        ("train", "1", "8"),
-        ("validation", "z", "9"),
-    ]
     return buf.getvalue(), expected
 
 
@@ -502,3 +510,92 @@ def write(path: Path, data: bytes) -> Path:
 
 
 __all__ = ["RemoteFile"]
+
+
+# ------------------------------------------------- real Kannada-MNIST label files
+
+# The label files of github.com/vinayprabhu/Kannada_MNIST (data/output_tensors/
+# MNIST_format/) hold the labels 0, 1, ..., 9 repeated (label of image i = i % 10),
+# written by Python's gzip (FNAME = the IDX name, level 9, the mtime below) and
+# np.savez (one stored member arr_0.npy dated 1980-01-01). Rebuilt from those facts
+# they are byte for byte the published files: the tests check them against the
+# registry's MD5s, taken from the files themselves.
+KANNADA_LABEL_FILES = {
+    # name: (count, gzip mtime from bytes 4-7 of the published file)
+    "y_kannada_MNIST_train-idx1-ubyte.gz": (60000, 1564465205),
+    "y_kannada_MNIST_test-idx1-ubyte.gz": (10000, 1564465208),
+    "y_dig_MNIST-idx1-ubyte.gz": (10240, 1564465188),
+}
+KANNADA_LABEL_NPZ = {
+    "y_kannada_MNIST_train.npz": 60000,
+    "y_kannada_MNIST_test.npz": 10000,
+    "y_dig_MNIST.npz": 10240,
+}
+
+
+def kannada_labels(count: int) -> np.ndarray:
+    return (np.arange(count) % 10).astype(np.uint8)
+
+
+def kannada_label_gz(name: str) -> bytes:
+    """A published Kannada-MNIST / Dig-MNIST IDX label file, rebuilt byte for byte."""
+    count, mtime = KANNADA_LABEL_FILES[name]
+    buf = io.BytesIO()
+    with gzip.GzipFile(
+        filename=name.removesuffix(".gz"), mode="wb", fileobj=buf, mtime=mtime, compresslevel=9
+    ) as stream:
+        stream.write(idx_bytes(kannada_labels(count), compress=False))
+    return buf.getvalue()
+
+
+def savez_bytes(array: np.ndarray) -> bytes:
+    """``np.savez(path, array)`` as the Kannada-MNIST files were written (older NumPy:
+    one stored member ``arr_0.npy`` dated 1980-01-01, no zip64 extra field)."""
+    npy = io.BytesIO()
+    np.lib.format.write_array(npy, np.asarray(array))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(zipfile.ZipInfo("arr_0.npy", (1980, 1, 1, 0, 0, 0)), npy.getvalue())
+    return buf.getvalue()
+
+
+def kannada_label_npz(name: str) -> bytes:
+    return savez_bytes(kannada_labels(KANNADA_LABEL_NPZ[name]))
+
+
+# ------------------------------------------------------- Python 2 cPickle (CIFAR)
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes what Python 2's cPickle.dump(obj, f, 2) writes: str and bytes as py2 STRING
+    opcodes, memo ids from 1, NumPy's reconstructor under its py2 module name. With it
+    the CIFAR-100 ``meta`` file comes out byte for byte (see the CIFAR test)."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2_string(self, obj):
+        data = obj.encode("latin1") if isinstance(obj, str) else bytes(obj)
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<I", len(data)) + data)
+        self.memoize(obj)
+
+    dispatch[str] = save_py2_string
+    dispatch[bytes] = save_py2_string
+
+    def memoize(self, obj):
+        index = len(self.memo) + 1  # cPickle numbers its memo from 1
+        self.write(self.put(index))
+        self.memo[id(obj)] = index, obj
+
+    def save_global(self, obj, name=None):
+        module = obj.__module__.replace("numpy._core", "numpy.core")
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode())
+        self.memoize(obj)
+
+
+def py2_pickle(obj) -> bytes:
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()

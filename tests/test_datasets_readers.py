@@ -69,7 +69,7 @@ def test_kannada_and_dig_mnist(tmp_path, server):
     data = arrays(served_spec(registry.KANNADA_MNIST, server, contents), tmp_path)
     assert data.meta.label_name.tolist()[: len(ytr)] == [KANNADA_DIGITS[v] for v in ytr]
     assert set(data.meta.script) == {"kannada"}
-    dig_names = [f.name for f in registry.DIG_MNIST.files]
+    dig_names = [f.name for f in registry.DIG_MNIST.files_for()]
     contents, (x, y, _, _) = mnist_like((dig_names[0], dig_names[1], "a", "b"), seed=4)
     contents = {k: contents[k] for k in dig_names}
     dig = arrays(served_spec(registry.DIG_MNIST, server, contents), tmp_path / "dig")
@@ -209,9 +209,9 @@ def test_nist_subsets_and_transfer_split():
 
 
 def test_deepwriting_renders_characters_with_writers(tmp_path, server):
-    archive, expected = deepwriting_tar()
+    archive, expected = deepwriting_tar(container="zip")
     spec = served_spec(
-        registry.DEEPWRITING, server, {"deepwriting_dataset.tar.gz": archive}, hashes=False
+        registry.DEEPWRITING, server, {"deepwriting_dataset.zip": archive}, hashes=False
     )
     root = tmp_path / "raw"
     records = fetch_all(spec, root)

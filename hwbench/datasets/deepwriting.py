@@ -1,12 +1,19 @@
 """ETH DeepWriting: online strokes rendered offline, one PNG per character.
 
-``deepwriting_dataset.tar.gz`` holds ``deepwriting_{training,validation}.npz``:
-per sample ``strokes`` (T x 3: x, y, pen-up; relative offsets, standardised),
-per point ``char_labels`` (index into the 70-symbol ``alphabet``, 0 = no
-character) and ``eoc_labels`` (1 at a character's last point), and per sample
-``subject_labels`` (the writer). The standardisation and offsets are undone,
-each character's points are drawn with OpenCV polylines (black ink on white,
-NIST-like) and the PNGs listed in a manifest for the generic preprocess rule.
+``deepwriting_dataset.zip`` (the authors' current link; formerly
+``deepwriting_dataset.tar.gz``) holds ``deepwriting_{training,validation}.npz``,
+written by the authors' ``data_scripts/json_to_numpy.py`` (github.com/emreaksan/deepwriting):
+per sample ``samples`` (T x 3: x, y, pen-up; relative offsets, standardised),
+per point ``char_labels`` and ``eoc_labels`` (1 at a character's last point), per
+sample ``subject_labels`` (the writer), and ``alphabet``: ``'\x00'`` then
+``0-9 a-z A-Z '.,-()/``. ``char_labels`` are not positions in ``alphabet``: they
+are scikit-learn ``LabelEncoder`` codes, i.e. positions in the *sorted* alphabet
+(``'\x00' ' ( ) , - . / 0-9 A-Z a-z``), and the authors decode them the same way.
+The reader maps each code back to its character and labels it by its position in
+``alphabet`` (0 = no character, the "space" class). The standardisation and
+offsets are undone, each character's points are drawn with OpenCV polylines
+(black ink on white, NIST-like) and the PNGs listed in a manifest for the
+generic preprocess rule.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from tqdm import tqdm
 
 from hwbench.datasets import safe_pickle
 from hwbench.datasets.common import write_manifest
-from hwbench.datasets.extract import ArchiveError, extract_tar
+from hwbench.datasets.extract import ArchiveError, extract_tar, extract_zip
 
 log = logging.getLogger("hwbench.datasets")
 
@@ -128,35 +135,60 @@ def load_npz(path: Path) -> dict:
     return data
 
 
+def label_decoder(alphabet: list[str], where) -> np.ndarray:
+    """code -> position in ``alphabet``, for ``char_labels`` written by a LabelEncoder
+    fitted on ``alphabet`` (its codes follow the sorted symbols)."""
+    if len(set(alphabet)) != len(alphabet):
+        raise DeepWritingFormatError(f"{where}: the alphabet repeats a symbol: {alphabet}")
+    return np.array([alphabet.index(c) for c in sorted(alphabet)], dtype=np.int64)
+
+
+ARCHIVES = ("deepwriting_dataset.zip", "deepwriting_dataset.tar.gz")
+
+
+def _archive(files: dict[str, Path]) -> Path:
+    for name in ARCHIVES:
+        if name in files:
+            return Path(files[name])
+    raise DeepWritingFormatError(
+        f"no DeepWriting archive among {sorted(files)}; expected {ARCHIVES}"
+    )
+
+
 def build_deepwriting_manifest(files: dict[str, Path], raw: Path, options: dict | None = None):
     options = options or {}
     size, pen_width = int(options.get("image_size", 128)), int(options.get("pen_width", 3))
     flip_y, keep_null = bool(options.get("flip_y", False)), bool(options.get("include_null", False))
     raw = Path(raw)
     extracted = raw / "extracted"
-    extract_tar(files["deepwriting_dataset.tar.gz"], extracted)
+    archive = _archive(files)
+    (extract_zip if archive.name.endswith(".zip") else extract_tar)(archive, extracted)
     npzs = sorted(extracted.rglob("*.npz"))
     if not npzs:
-        raise DeepWritingFormatError(f"{files['deepwriting_dataset.tar.gz']}: no .npz inside")
+        raise DeepWritingFormatError(f"{archive}: no .npz inside")
     rows = []
     for npz in npzs:
         split = _split_of(npz)
         data = load_npz(npz)
-        # Index 0 is '\x00' (no character); the adaptation paper counts it as "space".
-        alphabet = [" " if str(c) == "\x00" else str(c) for c in data["alphabet"]]
+        published = [str(c) for c in data["alphabet"]]
+        index_of_code = label_decoder(published, npz)
+        # Index 0 is '\x00' (saved by NumPy as ''; no character): the adaptation paper's "space".
+        alphabet = [" " if c in ("", "\x00") else c for c in published]
         folder = Path("images") / split
         (raw / folder).mkdir(parents=True, exist_ok=True)
         for i, strokes in enumerate(tqdm(data["strokes"], desc=npz.name, mininterval=5)):
             pts = absolute_strokes(strokes, data)
-            labels = np.asarray(data["char_labels"][i]).reshape(-1)
-            if len(labels) != len(pts):
+            codes = np.asarray(data["char_labels"][i]).reshape(-1).astype(np.int64)
+            if len(codes) != len(pts):
                 raise DeepWritingFormatError(
-                    f"{npz}: sample {i} has {len(pts)} points but {len(labels)} char labels"
+                    f"{npz}: sample {i} has {len(pts)} points but {len(codes)} char labels"
                 )
-            if labels.max(initial=0) >= len(alphabet):
+            if codes.min(initial=0) < 0 or codes.max(initial=0) >= len(alphabet):
                 raise DeepWritingFormatError(
-                    f"{npz}: sample {i} label {labels.max()} outside alphabet"
+                    f"{npz}: sample {i} label {codes.max()} outside the {len(alphabet)}-symbol "
+                    "alphabet"
                 )
+            labels = index_of_code[codes]
             writer = str(np.asarray(data["subject_labels"][i]).reshape(-1)[0])
             for k, (a, b, label) in enumerate(char_segments(labels, data["eoc_labels"][i])):
                 if label == 0 and not keep_null:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import pandas as pd
 
-from hwbench.datasets import registry
+from hwbench.datasets import registry, safe_pickle
 from hwbench.datasets.common import concat, make_meta
 from hwbench.datasets.extract import ArchiveError, gunzip_bounded, open_zip, read_zip_member
 from hwbench.datasets.idx import REFETCH, IdxFormatError, parse_idx, read_pair
@@ -49,41 +50,112 @@ def read_mnist(files: dict[str, Path], options: dict | None = None):
     )
 
 
+# The published forms of Kannada-MNIST and Dig-MNIST (registry variants): per split,
+# the (images, labels) files. github.com/vinayprabhu/Kannada_MNIST holds the IDX gz
+# and np.savez files side by side in data/output_tensors/MNIST_format/.
+KANNADA_FORMS = {
+    "idx": {
+        "train": ("X_kannada_MNIST_train-idx3-ubyte.gz", "y_kannada_MNIST_train-idx1-ubyte.gz"),
+        "test": ("X_kannada_MNIST_test-idx3-ubyte.gz", "y_kannada_MNIST_test-idx1-ubyte.gz"),
+    },
+    "npz": {
+        "train": ("X_kannada_MNIST_train.npz", "y_kannada_MNIST_train.npz"),
+        "test": ("X_kannada_MNIST_test.npz", "y_kannada_MNIST_test.npz"),
+    },
+}
+DIG_FORMS = {
+    "idx": ("X_dig_MNIST-idx3-ubyte.gz", "y_dig_MNIST-idx1-ubyte.gz"),
+    "npz": ("X_dig_MNIST.npz", "y_dig_MNIST.npz"),
+    "csv": ("Dig-MNIST.csv",),
+}
+CSV_COLUMNS = ["label"] + [f"pixel{i}" for i in range(784)]
+WHERE_FORMS = (
+    "idx and npz: github.com/vinayprabhu/Kannada_MNIST, data/output_tensors/MNIST_format/ "
+    "(the npz also in the Kaggle dataset higgstachyon/kannada-mnist); csv (Dig-MNIST only): "
+    "Dig-MNIST.csv of the Kaggle competition Kannada-MNIST"
+)
+
+
+def _variant(options: dict | None, dataset: str, forms) -> str:
+    variant = (options or {}).get("variant") or "idx"
+    if variant not in forms:
+        raise ValueError(
+            f"config data.{dataset}.variant = {variant!r}: {dataset} is read as one of "
+            f"{sorted(forms)} ({WHERE_FORMS})"
+        )
+    return variant
+
+
+def read_npz_array(path: Path, ndim: int) -> np.ndarray:
+    """The one uint8 array (key ``arr_0``, as ``np.savez`` names it) of a Kannada npz."""
+    try:
+        arrays = safe_pickle.load_npz(path)
+    except (ArchiveError, ValueError) as exc:
+        raise IdxFormatError(f"{path}: not a readable npz ({exc}). {REFETCH}") from exc
+    if list(arrays) != ["arr_0"]:
+        raise IdxFormatError(
+            f"{path}: holds {sorted(arrays)}; the published file holds one array, arr_0. {REFETCH}"
+        )
+    array = arrays["arr_0"]
+    shape = "N x 28 x 28" if ndim == 3 else "N"
+    if array.dtype != np.uint8 or array.ndim != ndim or (ndim == 3 and array.shape[1:] != (28, 28)):
+        raise IdxFormatError(
+            f"{path}: arr_0 is {array.dtype} {array.shape}, expected uint8 {shape}. {REFETCH}"
+        )
+    return array
+
+
+def _npz_split(files, images, labels, names, split):
+    x, y = read_npz_array(files[images], 3), read_npz_array(files[labels], 1)
+    if len(x) != len(y) or (len(y) and y.max() >= len(names)):
+        raise IdxFormatError(
+            f"{files[images]} holds {len(x):,} images, {files[labels]} {len(y):,} labels "
+            f"(largest {int(y.max()) if len(y) else None}, expected < {len(names)})"
+        )
+    return x, make_meta(y, names, split)
+
+
+def read_kaggle_csv(path: Path, names, split):
+    """A Kaggle CSV: header ``label,pixel0,...,pixel783``, one row-major image per row."""
+    try:
+        frame = pd.read_csv(path, dtype=np.int64)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise IdxFormatError(f"{path}: not a numeric CSV ({exc})") from exc
+    if list(frame.columns) != CSV_COLUMNS:
+        raise IdxFormatError(
+            f"{path}: header {list(frame.columns)[:3]}... ({frame.shape[1]} columns); expected "
+            "label,pixel0,...,pixel783 (785 columns). The competition's test.csv (id, no "
+            f"labels) cannot be read. {WHERE_FORMS}"
+        )
+    values = frame.to_numpy()
+    pixels_bad = (values[:, 1:] < 0).any(1) | (values[:, 1:] > 255).any(1)
+    bad = np.flatnonzero(pixels_bad | (values[:, 0] < 0) | (values[:, 0] >= len(names)))
+    if len(bad):  # line 1 is the header
+        raise IdxFormatError(
+            f"{path} line {bad[0] + 2}: pixel outside 0..255 or label outside 0..{len(names) - 1}"
+        )
+    images = values[:, 1:].astype(np.uint8).reshape(-1, 28, 28)  # pixel{28 * row + col}
+    return images, make_meta(values[:, 0], names, split)
+
+
 def read_kannada_mnist(files: dict[str, Path], options: dict | None = None):
-    names = KANNADA_DIGITS
+    variant = _variant(options, "kannada_mnist", KANNADA_FORMS)
+    read = _split if variant == "idx" else _npz_split
     return concat(
         [
-            _split(
-                files,
-                "X_kannada_MNIST_train-idx3-ubyte.gz",
-                "y_kannada_MNIST_train-idx1-ubyte.gz",
-                names,
-                "train",
-            ),
-            _split(
-                files,
-                "X_kannada_MNIST_test-idx3-ubyte.gz",
-                "y_kannada_MNIST_test-idx1-ubyte.gz",
-                names,
-                "test",
-            ),
+            read(files, *KANNADA_FORMS[variant][split], KANNADA_DIGITS, split)
+            for split in ("train", "test")
         ]
     )
 
 
 def read_dig_mnist(files: dict[str, Path], options: dict | None = None):
     # Dig-MNIST is an out-of-distribution test set (other volunteers, other sheets).
-    return concat(
-        [
-            _split(
-                files,
-                "X_dig_MNIST-idx3-ubyte.gz",
-                "y_dig_MNIST-idx1-ubyte.gz",
-                KANNADA_DIGITS,
-                "test",
-            )
-        ]
-    )
+    variant = _variant(options, "dig_mnist", DIG_FORMS)
+    if variant == "csv":
+        return concat([read_kaggle_csv(files["Dig-MNIST.csv"], KANNADA_DIGITS, "test")])
+    read = _split if variant == "idx" else _npz_split
+    return concat([read(files, *DIG_FORMS[variant], KANNADA_DIGITS, "test")])
 
 
 EMNIST_SPLITS = ("byclass", "bymerge", "balanced", "letters", "digits", "mnist")

@@ -32,6 +32,7 @@ from hwbench.datasets.vocab import NIST62
 log = logging.getLogger("hwbench.datasets")
 
 IMAGE_SIZE = 128
+SD19_URL = "https://s3.amazonaws.com/nist-srd/SD19/"
 TEST_PARTITION = "hsf_4"
 SUBSETS = {"digits": (0, 10), "letters": (10, 62), "all": (0, 62)}
 _CLASS_INDEX = {format(ord(c), "02x"): i for i, c in enumerate(NIST62)}
@@ -107,11 +108,12 @@ def build_nist_manifest(
         name: digest for digest, name in parse_md5_log(files["by_write_md5.log"], "by_write")
     }
     archive = files["by_write.zip"]
-    rows, skipped = [], Counter()
+    rows, skipped, seen = [], Counter(), 0
     for rel, data in tqdm(
         iter_zip(archive, lambda n: n.lower().endswith(".png")), desc="by_write", mininterval=5
     ):
         name = str(rel)
+        seen += 1
         m = _BY_WRITE.search(name)
         if not m:
             skipped["outside by_write/hsf_N/fWWWW_TT/"] += 1
@@ -156,6 +158,12 @@ def build_nist_manifest(
         )
     for reason, count in sorted(skipped.items()):
         log.warning("nist: %d images %s", count, reason)
+    if not seen:
+        raise NistFormatError(
+            f"{archive}: holds no PNG image. hwbench reads the 2nd edition (2016) of SD19, "
+            f"whose by_write.zip holds by_write/hsf_N/fWWWW_TT/<d|u|l|c>WWWW_TT/*.png; the 1st "
+            f"edition's MIS files are not read. Get {SD19_URL}by_write.zip."
+        )
     if not rows:
         raise NistFormatError(f"{archive}: no labelled images (see the log for why)")
     rows.sort(key=lambda r: r["file"])

@@ -251,6 +251,15 @@ def _kannada_file(name: str, count: int, md5: str | None, size: int | None = Non
         size=size,
         md5=md5,
         payload=Payload(name.removesuffix(".gz"), _idx_payload_size(name, count)),
+        variant="idx",
+    )
+
+
+def _kannada_npz(name: str, md5: str | None = None, size: int | None = None) -> RemoteFile:
+    # np.savez of one array (key arr_0), beside the IDX files in the same GitHub
+    # folder and in the Kaggle dataset higgstachyon/kannada-mnist (Kannada_MNIST_npz/).
+    return RemoteFile(
+        name=name, urls=_mirrors(name, *_KANNADA_BASES), size=size, md5=md5, variant="npz"
     )
 
 
@@ -281,6 +290,17 @@ KANNADA_MNIST = DatasetSpec(
         _kannada_file(
             "y_kannada_MNIST_test-idx1-ubyte.gz", 10000, "b426d27d50a5fd8411b9e5838868be4b"
         ),
+        # Sizes and MD5s of the label npz files of the same GitHub folder (issue 23).
+        _kannada_npz("X_kannada_MNIST_train.npz"),
+        _kannada_npz("y_kannada_MNIST_train.npz", "2d4859bfa11c546bd593aafd86c1aa31", 60_244),
+        _kannada_npz("X_kannada_MNIST_test.npz"),
+        _kannada_npz("y_kannada_MNIST_test.npz", "834d18e99f16665f6a28b7f8dd92eece", 10_244),
+    ),
+    variants=("idx", "npz"),
+    notes=(
+        "idx: the MNIST_format IDX files (default); npz: the np.savez files of the same "
+        "folder or of the Kaggle dataset higgstachyon/kannada-mnist. The Kaggle competition's "
+        "CSVs are not a variant: its test.csv has no labels."
     ),
     classes=tuple(KANNADA_DIGITS),
     image_shape=(28, 28),
@@ -303,6 +323,16 @@ DIG_MNIST = DatasetSpec(
             "X_dig_MNIST-idx3-ubyte.gz", 10240, "d224f44185e453487ad5af34e201a87c", 1_395_287
         ),
         _kannada_file("y_dig_MNIST-idx1-ubyte.gz", 10240, "9f9e1a4ecb080d70c5953eed2d8121f0", 92),
+        _kannada_npz("X_dig_MNIST.npz"),
+        _kannada_npz("y_dig_MNIST.npz", "296bb8e36de9937d08164bfddc7889f7", 10_484),
+        # The Kaggle competition "Kannada-MNIST" (login required: no mirror URL).
+        RemoteFile("Dig-MNIST.csv", (), variant="csv"),
+    ),
+    variants=("idx", "npz", "csv"),
+    notes=(
+        "idx (default) and npz: github.com/vinayprabhu/Kannada_MNIST; csv: Dig-MNIST.csv of "
+        "the Kaggle competition Kannada-MNIST (kaggle.com/c/Kannada-MNIST/data), a header "
+        "row label,pixel0..pixel783 then one row per image."
     ),
     classes=tuple(KANNADA_DIGITS),
     image_shape=(28, 28),
@@ -445,12 +475,21 @@ DEEPWRITING = DatasetSpec(
     homepage="https://ait.ethz.ch/deepwriting",
     route="images",
     reader="deepwriting:build_deepwriting_manifest",
+    # The authors' README (github.com/emreaksan/deepwriting) links the zip since
+    # 2023-11; before, the tar.gz on the project page. The reader takes the npz from either.
     files=(
+        RemoteFile(
+            "deepwriting_dataset.zip",
+            ("https://files.ait.ethz.ch/projects/deepwriting/deepwriting_dataset.zip",),
+            variant="zip",
+        ),
         RemoteFile(
             "deepwriting_dataset.tar.gz",
             ("https://ait.ethz.ch/projects/2018/deepwriting/downloads/deepwriting_dataset.tar.gz",),
+            variant="tar",
         ),
     ),
+    variants=("zip", "tar"),
     classes=tuple(DEEPWRITING_ALPHABET),
     image_shape=(128, 128),  # data.deepwriting.image_size
     source_splits=("train", "validation"),

@@ -18,10 +18,10 @@ COMMON_CODE = (
     "logs.py",
 )
 READER_CODE = {
-    "mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
-    "kannada_mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
-    "dig_mnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
-    "emnist": ("datasets/idx.py", "datasets/idx_datasets.py"),
+    "mnist": ("datasets/idx.py", "datasets/idx_datasets.py", "datasets/safe_pickle.py"),
+    "kannada_mnist": ("datasets/idx.py", "datasets/idx_datasets.py", "datasets/safe_pickle.py"),
+    "dig_mnist": ("datasets/idx.py", "datasets/idx_datasets.py", "datasets/safe_pickle.py"),
+    "emnist": ("datasets/idx.py", "datasets/idx_datasets.py", "datasets/safe_pickle.py"),
     "madbase": ("datasets/madbase.py",),
     "nist": ("datasets/nist.py",),
     "deepwriting": ("datasets/deepwriting.py", "datasets/safe_pickle.py"),

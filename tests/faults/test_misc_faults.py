@@ -107,7 +107,7 @@ def test_gpu_lock_dir_is_private(monkeypatch, tmp_path):
 
 
 def test_dig_mnist_is_pinned():
-    x, y = registry.DIG_MNIST.files
+    x, y = registry.DIG_MNIST.files_for()
     assert (x.size, x.md5) == (1_395_287, "d224f44185e453487ad5af34e201a87c")
     assert (y.size, y.md5) == (92, "9f9e1a4ecb080d70c5953eed2d8121f0")
     assert x.verified and y.verified

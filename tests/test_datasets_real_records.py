@@ -251,7 +251,17 @@ def test_kaggle_csv_bad_value_names_the_line(tmp_path):
     images = images.astype(np.int64)
     images[2, 0, 0] = 300
     path = write(tmp_path / "Dig-MNIST.csv", _kaggle_csv("label", [0, 1, 2, 3], images))
-    with pytest.raises(IdxFormatError, match="Dig-MNIST.csv line 4"):
+    with pytest.raises(IdxFormatError, match=r"Dig-MNIST.csv:4: pixel outside 0..255.*'2,300,0"):
+        read_dig_mnist({"Dig-MNIST.csv": path}, {"variant": "csv"})
+
+
+def test_kaggle_csv_undecodable_byte_names_file_and_line(tmp_path):
+    """A user's CSV copy with a non-UTF-8 byte: the error names file:line and the byte."""
+    path = write(tmp_path / "Dig-MNIST.csv", _kaggle_csv("label", [0, 1, 2], blank_images(3)))
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[2] = b"1\xe9" + lines[2][1:]  # the row of label 1
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(IdxFormatError, match=r"Dig-MNIST.csv:3: byte e9 at column 2"):
         read_dig_mnist({"Dig-MNIST.csv": path}, {"variant": "csv"})
 
 

@@ -11,6 +11,7 @@ from hwbench.datasets import registry, safe_pickle
 from hwbench.datasets.common import concat, make_meta
 from hwbench.datasets.extract import ArchiveError, gunzip_bounded, open_zip, read_zip_member
 from hwbench.datasets.idx import REFETCH, IdxFormatError, parse_idx, read_pair
+from hwbench.datasets.textrecords import locate_decode_error, locate_parse_error, record_error
 from hwbench.datasets.vocab import KANNADA_DIGITS, LATIN_DIGITS
 
 
@@ -115,12 +116,21 @@ def _npz_split(files, images, labels, names, split):
     return x, make_meta(y, names, split)
 
 
+def _csv_lines(path: Path) -> list[bytes]:
+    """The raw lines of a CSV, read again only to name the line an error is on."""
+    return path.read_bytes().splitlines()
+
+
 def read_kaggle_csv(path: Path, names, split):
     """A Kaggle CSV: header ``label,pixel0,...,pixel783``, one row-major image per row."""
+    path = Path(path)
     try:
         frame = pd.read_csv(path, dtype=np.int64)
+    except UnicodeDecodeError as exc:  # name the line, not a byte offset
+        raise locate_decode_error(_csv_lines(path), path, "utf-8", IdxFormatError) from exc
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise IdxFormatError(f"{path}: not a numeric CSV ({exc})") from exc
+        message = f"not a numeric CSV ({exc})"
+        raise locate_parse_error(_csv_lines(path), path, message, IdxFormatError) from exc
     if list(frame.columns) != CSV_COLUMNS:
         raise IdxFormatError(
             f"{path}: header {list(frame.columns)[:3]}... ({frame.shape[1]} columns); expected "
@@ -130,10 +140,10 @@ def read_kaggle_csv(path: Path, names, split):
     values = frame.to_numpy()
     pixels_bad = (values[:, 1:] < 0).any(1) | (values[:, 1:] > 255).any(1)
     bad = np.flatnonzero(pixels_bad | (values[:, 0] < 0) | (values[:, 0] >= len(names)))
-    if len(bad):  # line 1 is the header
-        raise IdxFormatError(
-            f"{path} line {bad[0] + 2}: pixel outside 0..255 or label outside 0..{len(names) - 1}"
-        )
+    if len(bad):
+        number = int(bad[0]) + 2  # line 1 is the header
+        problem = f"pixel outside 0..255 or label outside 0..{len(names) - 1}"
+        raise record_error(path, number, _csv_lines(path)[number - 1], problem, IdxFormatError)
     images = values[:, 1:].astype(np.uint8).reshape(-1, 28, 28)  # pixel{28 * row + col}
     return images, make_meta(values[:, 0], names, split)
 

@@ -12,6 +12,9 @@ rule findings:
         multiscript=ms_plan.evals(MS),
         transfer=tr_plan.report_evals(TR),
         lifelong=ll_plan.report_inputs(LL)["evals"],
+        # the lifelong test set's size (its jobs record per-task accuracies only)
+        lifelong_meta=ll_plan.data_inputs(LL)["meta"],
+        lifelong_split=ll_plan.data_inputs(LL)["split"],
         onemodel=om_plan.report_inputs(OM)["evals"],
         adaptation=ad_plan.report_inputs(AD)["scores"],
         script=script_path("findings.py"),
@@ -28,6 +31,7 @@ rule findings:
         "benchmarks/jobs/findings.tsv"
     params:
         transfer_sets=TR["sets"],
+        lifelong={k: LL[k] for k in ("writers", "test_split", "labels")},
         onemodel={k: OM[k] for k in ("tasks", "discriminator", "phoc_levels", "prime")},
         adaptation_runs=ad_plan.runs(AD),
         adaptation_papers={d: AD["paper"].get(d) for d in ad_plan.datasets(AD)},

@@ -14,7 +14,16 @@ with job_log(snakemake.log[0]) as log:
     claims = [
         *multiscript.findings(findings.read_records(inp.multiscript)),
         *transfer.findings(findings.read_records(inp.transfer), p.transfer_sets),
-        *lifelong.from_files(inp.lifelong),
+        *lifelong.from_files(
+            inp.lifelong,
+            lifelong.test_size(
+                inp.lifelong_meta,
+                inp.lifelong_split,
+                p.lifelong["writers"],
+                p.lifelong["test_split"],
+                p.lifelong["labels"],
+            ),
+        ),
         *onemodel.findings(findings.read_records(inp.onemodel), p.onemodel),
         *adaptation.from_files(inp.adaptation, p.adaptation_runs, p.adaptation_papers),
     ]
@@ -22,6 +31,7 @@ with job_log(snakemake.log[0]) as log:
     prov = tables.provenance(
         config={
             "transfer_sets": p.transfer_sets,
+            "lifelong": p.lifelong,
             "onemodel": p.onemodel,
             "adaptation_runs": p.adaptation_runs,
             "adaptation_papers": p.adaptation_papers,

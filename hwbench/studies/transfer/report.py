@@ -93,64 +93,6 @@ def runs_frame(evals: Sequence[Mapping], sets: Mapping[str, Mapping]) -> pd.Data
     return frame
 
 
-def _mean(agg: pd.DataFrame, set_name: str, mode: str, metric: str) -> float:
-    row = agg[(agg["set"] == set_name) & (agg["mode"] == mode)]
-    return float(row[f"{metric}_mean"].iloc[0]) if len(row) else math.nan
-
-
-def _sd(agg: pd.DataFrame, set_name: str, mode: str, metric: str) -> float:
-    row = agg[(agg["set"] == set_name) & (agg["mode"] == mode)]
-    sd = float(row[f"{metric}_sd"].iloc[0]) if len(row) else math.nan
-    return 0.0 if math.isnan(sd) else sd
-
-
-def check_finding(agg: pd.DataFrame, set_name: str, paper_set: int, mode: str):
-    """(what was checked, "yes"/"no"/"") for one row: does our run show the paper's finding?
-
-    Comparisons use the means over runs; "" where the other modes are missing.
-    """
-
-    def m(mode_, metric):
-        return _mean(agg, set_name, mode_, metric)
-
-    def verdict(ok):
-        return "" if ok is None else ("yes" if ok else "no")
-
-    others = [x for x in MODES if x != "frozen"]
-    if mode == "frozen":
-        rest = [m(x, "peak_f1") for x in others]
-        if any(math.isnan(v) for v in rest):
-            return "frozen peak F1 below control and fine-tuned", ""
-        return "frozen peak F1 below control and fine-tuned", verdict(
-            m("frozen", "peak_f1") < min(rest)
-        )
-    if paper_set == 1:
-        c1, c2 = m("control", "f1_epoch1"), m("control", "f1_epoch2")
-        f1_, f2 = m("finetuned", "f1_epoch1"), m("finetuned", "f1_epoch2")
-        if mode == "finetuned":
-            what = "fine-tuned F1 above control after epochs 1 and 2"
-            ok = None if math.isnan(c1 + c2 + f1_ + f2) else (f1_ > c1 and f2 > c2)
-            return what, verdict(ok)
-        what = "final F1 of control and fine-tuned within max(sd, 0.01)"
-        a, b = m("control", "final_f1"), m("finetuned", "final_f1")
-        tol = max(
-            _sd(agg, set_name, "control", "final_f1"),
-            _sd(agg, set_name, "finetuned", "final_f1"),
-            0.01,
-        )
-        return what, verdict(None if math.isnan(a + b) else abs(a - b) <= tol)
-    if paper_set == 2:
-        what = f"{MODE_TITLES[mode]} peaks before its last epoch and ends lower"
-        peak, final = m(mode, "peak_f1"), m(mode, "final_f1")
-        ok = m(mode, "peak_epoch") < m(mode, "epochs_run") and final < peak
-        return what, verdict(ok)
-    if paper_set == 3:
-        what = "control peak F1 above fine-tuned"
-        a, b = m("control", "peak_f1"), m("finetuned", "peak_f1")
-        return what, verdict(None if math.isnan(a + b) else a > b)
-    return "", ""
-
-
 F1_METRICS = ("f1_epoch1", "f1_epoch2", "peak_f1", "final_f1")
 EPOCH_METRICS = ("peak_epoch", "epochs_run")
 
@@ -210,12 +152,14 @@ def transfer_table(
         findings.get((p, m), "") if not pd.isna(p) else ""
         for p, m in zip(agg["paper_set"], agg["mode"], strict=True)
     ]
-    checks = [
-        check_finding(agg, s, int(p), m) if not pd.isna(p) else ("", "")
-        for s, p, m in zip(agg["set"], agg["paper_set"], agg["mode"], strict=True)
-    ]
-    table["checked"] = [c[0] for c in checks]
-    table["agrees"] = [c[1] for c in checks]
+    # what each row checks and its verdict: the scorecard's own findings
+    # (hwbench.findings), so transfer.csv and findings.csv cannot disagree
+    from hwbench.studies.transfer.findings import row_findings
+
+    checks = row_findings(evals, sets)
+    found = [checks.get((s, m)) for s, m in zip(agg["set"], agg["mode"], strict=True)]
+    table["checked"] = [f.claim if f else "" for f in found]
+    table["agrees"] = [f.verdict if f else "" for f in found]
     table["mode"] = table["mode"].map(MODE_TITLES)
     table["paper_set"] = [("" if pd.isna(p) else int(p)) for p in agg["paper_set"]]
     return table, agg

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import os
@@ -53,7 +54,7 @@ from hwbench.engine.results import (
     _write_metrics,
 )
 from hwbench.engine.state import EarlyStopping, EpochPosition, Run
-from hwbench.rows import StoredRows
+from hwbench.rows import Prefetcher, StoredRows, take_rows
 from hwbench.store import write_json
 
 log = logging.getLogger("hwbench.engine")
@@ -72,12 +73,16 @@ def _nbytes(data: Data) -> int:
     return sum(v.numel() * v.element_size() for v in data.values())
 
 
-def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -> dict | None:
+def _prepare(
+    data: Data | None, device: torch.device, budget_mb: float | None, host_keys=()
+) -> dict | None:
     """Check a data dict and move it to ``device`` when it fits ``budget_mb``.
 
-    Data larger than the budget stay in host memory (pinned on CUDA) and each batch
-    is copied on its own: the resident input is the compact store, never more. An
-    ``x`` of :class:`~hwbench.rows.StoredRows` stays on disk: each batch's rows are read.
+    Data larger than the budget stay in host memory and each batch is copied on its
+    own (through pinned staging on CUDA, :func:`_batches`): the resident input is the
+    compact store, never more. An ``x`` of :class:`~hwbench.rows.StoredRows` stays
+    on disk: each batch's rows are read. ``host_keys`` stay in host memory anyway
+    (the ``x`` a staging transform reads on the host).
     """
     if data is None:
         return None
@@ -90,10 +95,8 @@ def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -
     if any(isinstance(v, StoredRows) for v in data.values()):
         return dict(data)  # rows read from disk one batch at a time
     if budget_mb is not None and _nbytes(data) > budget_mb * 2**20:
-        if device.type == "cuda":
-            return {k: v.pin_memory() for k, v in data.items()}
         return dict(data)
-    return {k: v.to(device, non_blocking=True) for k, v in data.items()}
+    return {k: v if k in host_keys else v.to(device, non_blocking=True) for k, v in data.items()}
 
 
 def _progress_interval() -> float:
@@ -204,7 +207,7 @@ def fit(
 def _fit_run(run, train, eval_sets, metrics_fn, eval_fn, on_epoch_end, restore, progress):
     config, device, run_dir = run.config, run.device, run.run_dir
     budget = config.data_on_device_mb
-    train = _prepare(train, device, budget)
+    train = _prepare(train, device, budget, ("x",) if _stages(run.transform) else ())
     eval_sets = {k: _prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
 
     if _restore(run):
@@ -294,8 +297,6 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         perm = torch.randperm(n, generator=run.generator)
         run.position = EpochPosition(epoch, perm, total=torch.zeros((), device=device))
     pos = run.position
-    on_device = train["x"].device == torch.device(device)
-    perm = pos.perm.to(device) if on_device else pos.perm
     starts = _batch_starts(n, bs, config.max_steps)
     bar = tqdm(
         starts,
@@ -306,35 +307,89 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         leave=False,
         file=sys.stderr,
     )
-    for start in starts[pos.step :]:
-        idx = perm[start : start + bs]
-        batch = {k: v[idx].to(device, non_blocking=True) for k, v in train.items()}
-        x = _model_input(batch["x"], None, run.transform, run.channels_last)
-        with autocast(device, config.amp):
-            outputs = model(x)
-            loss, parts = run.loss_fn(outputs, batch)
-        run.opt.zero_grad(set_to_none=True)
-        with recompute.kept_running_stats(model) if run.recompute else contextlib.nullcontext():
-            run.scaler.scale(loss).backward()
-        run.scaler.step(run.opt)
-        run.scaler.update()
-        m = len(idx)
-        pos.seen += m
-        # Sums stay on the device: no host sync per batch.
-        pos.total += loss.detach().float() * m
-        for k, v in parts.items():
-            v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-            pos.parts[k] = pos.parts.get(k, 0) + v.to(device) * m
-        pos.step += 1
-        bar.update()
-        _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
+    # The progress bar reads no device value: it counts steps only.
+    batches = _batches(train, pos.perm, starts[pos.step :], bs, device, run.transform)
+    with contextlib.closing(batches):  # stops the reader thread, also on Preempted
+        for start, batch in zip(starts[pos.step :], batches, strict=True):
+            x = _model_input(batch["x"], None, run.transform, run.channels_last)
+            with autocast(device, config.amp):
+                outputs = model(x)
+                loss, parts = run.loss_fn(outputs, batch)
+            run.opt.zero_grad(set_to_none=True)
+            with recompute.kept_running_stats(model) if run.recompute else contextlib.nullcontext():
+                run.scaler.scale(loss).backward()
+            run.scaler.step(run.opt)
+            run.scaler.update()
+            m = min(bs, n - start)
+            pos.seen += m
+            # Sums stay where they are (a loss part given as a number: in host memory),
+            # read once at the epoch's end: no host sync per batch.
+            pos.total += loss.detach().float() * m
+            for k, v in parts.items():
+                v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                pos.parts[k] = pos.parts.get(k, 0) + v * m
+            pos.step += 1
+            bar.update()
+            _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
     bar.close()
     run.position = None
-    row = {"train_loss": float(pos.total) / pos.seen}
-    row.update({f"train_{k}": float(v) / pos.seen for k, v in pos.parts.items()})
+    sums = _read_sums({"loss": pos.total, **pos.parts})
+    row = {f"train_{k}": v / pos.seen for k, v in sums.items()}
     if not math.isfinite(row["train_loss"]):
         raise FloatingPointError(f"epoch {epoch}: training loss is {row['train_loss']}")
     return row
+
+
+def _stages(transform) -> bool:
+    """Whether ``transform`` prepares its batches on the host (``transform.stage``)."""
+    return callable(getattr(transform, "stage", None))
+
+
+def _batches(train: dict, perm: torch.Tensor, starts, bs: int, device, transform):
+    """This epoch's batches from ``starts`` on, each on ``device``.
+
+    Data on the device are indexed there (the order copied over once per epoch). Data
+    in host memory or on disk are gathered by a reader thread, at most two batches
+    ahead, into staging buffers that are pinned when the device is CUDA, so that
+    each batch's copy is asynchronous; a staging ``transform`` (``stage(x, pin)``:
+    e.g. :class:`~hwbench.studies.onemodel.sensory.CanvasTransform`) prepares its
+    ``x`` in the same thread. No step reads anything back from the device.
+    """
+    device = torch.device(device)
+    stage = transform.stage if _stages(transform) else None
+    resident = {
+        k
+        for k, v in train.items()
+        if isinstance(v, torch.Tensor) and v.device == device and not (k == "x" and stage)
+    }
+    on_device = perm.to(device) if resident else None
+    pin = device.type == "cuda"
+
+    def read(start: int) -> dict:  # in the reader thread
+        idx = perm[start : start + bs]
+        return {
+            k: stage(v[idx], pin) if k == "x" and stage else take_rows(v, idx, pin)
+            for k, v in train.items()
+            if k not in resident
+        }
+
+    with Prefetcher(read, starts if len(resident) < len(train) else ()) as ahead:
+        for start, host in itertools.zip_longest(starts, ahead):
+            batch = {k: v.to(device, non_blocking=True) for k, v in (host or {}).items()}
+            if resident:
+                idx = on_device[start : start + bs]
+                batch.update({k: train[k][idx] for k in resident})
+            yield {k: batch[k] for k in train}
+
+
+def _read_sums(sums: dict) -> dict[str, float]:
+    """The epoch's sums as numbers: those on a device in one transfer."""
+    on_device = [k for k, v in sums.items() if torch.is_tensor(v) and v.device.type != "cpu"]
+    values = {k: float(v) for k, v in sums.items() if k not in on_device}
+    if on_device:
+        read = torch.stack([sums[k] for k in on_device]).cpu().tolist()
+        values.update(zip(on_device, read, strict=True))
+    return {k: values[k] for k in sums}
 
 
 def _maybe_checkpoint_mid_epoch(run: Run, flag: dict, more_steps: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import itertools
 import logging
 import math
 import os
@@ -19,6 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hwbench import recompute
+from hwbench.engine.batches import batches as data_batches
+from hwbench.engine.batches import prepare, read_sums, stages
 from hwbench.engine.checkpoint import (
     Preempted,
     _preemption_flag,
@@ -54,7 +55,6 @@ from hwbench.engine.results import (
     _write_metrics,
 )
 from hwbench.engine.state import EarlyStopping, EpochPosition, Run
-from hwbench.rows import Prefetcher, StoredRows, take_rows
 from hwbench.store import write_json
 
 log = logging.getLogger("hwbench.engine")
@@ -67,36 +67,6 @@ def _freeze_bn_of_frozen(model: nn.Module) -> None:
             params = list(m.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 m.eval()
-
-
-def _nbytes(data: Data) -> int:
-    return sum(v.numel() * v.element_size() for v in data.values())
-
-
-def _prepare(
-    data: Data | None, device: torch.device, budget_mb: float | None, host_keys=()
-) -> dict | None:
-    """Check a data dict and move it to ``device`` when it fits ``budget_mb``.
-
-    Data larger than the budget stay in host memory and each batch is copied on its
-    own (through pinned staging on CUDA, :func:`_batches`): the resident input is the
-    compact store, never more. An ``x`` of :class:`~hwbench.rows.StoredRows` stays
-    on disk: each batch's rows are read. ``host_keys`` stay in host memory anyway
-    (the ``x`` a staging transform reads on the host).
-    """
-    if data is None:
-        return None
-    if "x" not in data:
-        raise ValueError(f"a data dict needs an 'x' tensor; got keys {sorted(data)}")
-    n = len(data["x"])
-    bad = {k: len(v) for k, v in data.items() if len(v) != n}
-    if bad:
-        raise ValueError(f"data tensors differ in length from x ({n}): {bad}")
-    if any(isinstance(v, StoredRows) for v in data.values()):
-        return dict(data)  # rows read from disk one batch at a time
-    if budget_mb is not None and _nbytes(data) > budget_mb * 2**20:
-        return dict(data)
-    return {k: v if k in host_keys else v.to(device, non_blocking=True) for k, v in data.items()}
 
 
 def _progress_interval() -> float:
@@ -207,8 +177,8 @@ def fit(
 def _fit_run(run, train, eval_sets, metrics_fn, eval_fn, on_epoch_end, restore, progress):
     config, device, run_dir = run.config, run.device, run.run_dir
     budget = config.data_on_device_mb
-    train = _prepare(train, device, budget, ("x",) if _stages(run.transform) else ())
-    eval_sets = {k: _prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
+    train = prepare(train, device, budget, ("x",) if stages(run.transform) else ())
+    eval_sets = {k: prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
 
     if _restore(run):
         _write_metrics(run_dir, run.history)
@@ -308,7 +278,7 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         file=sys.stderr,
     )
     # The progress bar reads no device value: it counts steps only.
-    batches = _batches(train, pos.perm, starts[pos.step :], bs, device, run.transform)
+    batches = data_batches(train, pos.perm, starts[pos.step :], bs, device, run.transform)
     with contextlib.closing(batches):  # stops the reader thread, also on Preempted
         for start, batch in zip(starts[pos.step :], batches, strict=True):
             x = _model_input(batch["x"], None, run.transform, run.channels_last)
@@ -333,63 +303,11 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
             _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
     bar.close()
     run.position = None
-    sums = _read_sums({"loss": pos.total, **pos.parts})
+    sums = read_sums({"loss": pos.total, **pos.parts})
     row = {f"train_{k}": v / pos.seen for k, v in sums.items()}
     if not math.isfinite(row["train_loss"]):
         raise FloatingPointError(f"epoch {epoch}: training loss is {row['train_loss']}")
     return row
-
-
-def _stages(transform) -> bool:
-    """Whether ``transform`` prepares its batches on the host (``transform.stage``)."""
-    return callable(getattr(transform, "stage", None))
-
-
-def _batches(train: dict, perm: torch.Tensor, starts, bs: int, device, transform):
-    """This epoch's batches from ``starts`` on, each on ``device``.
-
-    Data on the device are indexed there (the order copied over once per epoch). Data
-    in host memory or on disk are gathered by a reader thread, at most two batches
-    ahead, into staging buffers that are pinned when the device is CUDA, so that
-    each batch's copy is asynchronous; a staging ``transform`` (``stage(x, pin)``:
-    e.g. :class:`~hwbench.studies.onemodel.sensory.CanvasTransform`) prepares its
-    ``x`` in the same thread. No step reads anything back from the device.
-    """
-    device = torch.device(device)
-    stage = transform.stage if _stages(transform) else None
-    resident = {
-        k
-        for k, v in train.items()
-        if isinstance(v, torch.Tensor) and v.device == device and not (k == "x" and stage)
-    }
-    on_device = perm.to(device) if resident else None
-    pin = device.type == "cuda"
-
-    def read(start: int) -> dict:  # in the reader thread
-        idx = perm[start : start + bs]
-        return {
-            k: stage(v[idx], pin) if k == "x" and stage else take_rows(v, idx, pin)
-            for k, v in train.items()
-            if k not in resident
-        }
-
-    with Prefetcher(read, starts if len(resident) < len(train) else ()) as ahead:
-        for start, host in itertools.zip_longest(starts, ahead):
-            batch = {k: v.to(device, non_blocking=True) for k, v in (host or {}).items()}
-            if resident:
-                idx = on_device[start : start + bs]
-                batch.update({k: train[k][idx] for k in resident})
-            yield {k: batch[k] for k in train}
-
-
-def _read_sums(sums: dict) -> dict[str, float]:
-    """The epoch's sums as numbers: those on a device in one transfer."""
-    on_device = [k for k, v in sums.items() if torch.is_tensor(v) and v.device.type != "cpu"]
-    values = {k: float(v) for k, v in sums.items() if k not in on_device}
-    if on_device:
-        read = torch.stack([sums[k] for k in on_device]).cpu().tolist()
-        values.update(zip(on_device, read, strict=True))
-    return {k: values[k] for k in sums}
 
 
 def _maybe_checkpoint_mid_epoch(run: Run, flag: dict, more_steps: bool) -> None:

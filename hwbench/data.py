@@ -268,8 +268,7 @@ class BatchTransform:
         if crop and size and crop > size:
             raise ValueError(f"crop={crop} is larger than the resized images ({size} px)")
         self.size, self.channels, self.normalize, self.crop = size, channels, normalize, crop
-        self._mean = torch.tensor(mean).view(1, -1, 1, 1)
-        self._std = torch.tensor(std).view(1, -1, 1, 1)
+        self._stats = {torch.device("cpu"): (_channel_stat(mean), _channel_stat(std))}
 
     def __repr__(self) -> str:
         opts = f"size={self.size}, channels={self.channels}, normalize={self.normalize!r}"
@@ -288,8 +287,23 @@ class BatchTransform:
             ).clamp_(0.0, 1.0)
         part = center_crop(part, self.crop)
         part = part.expand(-1, self.channels, -1, -1)
-        mean, std = self._mean.to(part.device), self._std.to(part.device)
+        mean, std = self._statistics(part.device)
         return (part - mean) / std
+
+    def _statistics(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        # Copied to a device once, then kept there: a copy per batch would be two
+        # host-to-device transfers, each a stream sync, at every training step.
+        if device not in self._stats:
+            cpu = self._stats[torch.device("cpu")]
+            self._stats[device] = tuple(v.to(device) for v in cpu)
+        return self._stats[device]
+
+    def __getstate__(self):  # a pickled copy keeps the host statistics only
+        return {**self.__dict__, "_stats": {torch.device("cpu"): self._stats[torch.device("cpu")]}}
+
+
+def _channel_stat(values: Sequence[float]) -> torch.Tensor:
+    return torch.tensor(values).view(1, -1, 1, 1)
 
 
 def center_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:

@@ -6,6 +6,11 @@ the dataset. The reads go through the page cache, which the kernel shares betwee
 jobs on a node that read the same dataset and reclaims under pressure; a memory map
 would do the same but count every page a job touched in its RSS (which SLURM and
 ``benchmarks/memory.py`` watch) for the rest of the job.
+
+Training reads a batch's rows ahead of the step that uses them: :class:`Prefetcher`
+runs the reads in a thread, at most two batches ahead, and :func:`take_rows` reads
+into staging memory that is pinned when the batch goes to a CUDA device, so its
+copy there is asynchronous (a copy from pageable memory waits for the GPU's work).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +114,8 @@ class StoredRows:
             self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
         return self._fd
 
-    def read(self, positions: np.ndarray) -> np.ndarray:
-        """The images at ``positions`` (into ``rows``), as a new uint8 array.
+    def read(self, positions: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The images at ``positions`` (into ``rows``), as a new uint8 array or in ``out``.
 
         The file rows are read in ascending order, one ``pread`` per run of
         consecutive rows, so a pass in file order reads the file sequentially.
@@ -124,9 +131,20 @@ class StoredRows:
         for run in np.split(np.arange(len(ordered)), breaks):
             if len(run):
                 self._pread(buffer[run[0] : run[-1] + 1], int(ordered[run[0]]))
-        out = np.empty_like(buffer)
-        out[order] = buffer
-        return out.reshape((len(positions), *self.row_shape))
+        shape = (len(positions), *self.row_shape)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint8)
+        elif out.shape != shape or out.dtype != np.uint8 or not out.flags.c_contiguous:
+            raise ValueError(f"{self!r}: out must be contiguous uint8 {shape}, got {out.shape}")
+        out.reshape(len(positions), self.row_bytes)[order] = buffer
+        return out
+
+    def take(self, positions, pin: bool = False) -> torch.Tensor:
+        """The images at ``positions`` as a uint8 tensor, in pinned memory when ``pin``."""
+        positions = np.asarray(torch.as_tensor(positions), dtype=np.int64).reshape(-1)
+        out = torch.empty((len(positions), *self.row_shape), dtype=torch.uint8, pin_memory=pin)
+        self.read(positions, out.numpy())
+        return out
 
     def _pread(self, into: np.ndarray, first_row: int) -> None:
         view, offset = memoryview(into).cast("B"), self._offset + first_row * self.row_bytes
@@ -152,6 +170,75 @@ class StoredRows:
 
     def __getstate__(self):  # a pickled copy opens its own descriptor
         return {**self.__dict__, "_fd": None, "_pid": None}
+
+
+def take_rows(source: torch.Tensor | StoredRows, index: torch.Tensor, pin: bool) -> torch.Tensor:
+    """Rows ``index`` (a CPU tensor) of a host tensor or :class:`StoredRows`, as a new
+    tensor, pinned when ``pin``.
+
+    Pinned blocks come from torch's caching host allocator, which reuses one only
+    after the asynchronous copies that read it have finished.
+    """
+    if isinstance(source, StoredRows):
+        return source.take(index, pin)
+    out = torch.empty((len(index), *source.shape[1:]), dtype=source.dtype, pin_memory=pin)
+    return torch.index_select(source, 0, index, out=out)
+
+
+class Prefetcher:
+    """``make(item)`` for each of ``items``, in order, run by a reader thread ahead of
+    the consumer: at most ``waiting`` made items wait, while one more is being made
+    (the default: two batches ahead). A context manager: leaving it stops the thread.
+    An error in the thread is raised to the consumer, at that item.
+    """
+
+    def __init__(self, make: Callable, items: Iterable, waiting: int = 1):
+        if waiting < 1:
+            raise ValueError(f"waiting={waiting}: at least one item must wait ready")
+        self._items = list(items)
+        self._queue: queue.Queue = queue.Queue(maxsize=waiting)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._fill, args=(make,), name="hwbench-prefetch", daemon=True
+        )
+        if self._items:
+            self._thread.start()
+
+    def _fill(self, make: Callable) -> None:
+        for item in self._items:
+            try:
+                result = (True, make(item))
+            except BaseException as err:  # handed to the consumer
+                result = (False, err)
+            if not self._put(result) or not result[0]:
+                return
+
+    def _put(self, result) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(result, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self):
+        for _ in self._items:
+            ok, value = self._queue.get()
+            if not ok:
+                raise value
+            yield value
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def rows_or_resident(

@@ -3,13 +3,15 @@
 import hashlib
 import os
 import pickle
+import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from hwbench import rows as rows_module
-from hwbench.rows import StoredRows, rows_or_resident
+from hwbench.rows import Prefetcher, StoredRows, rows_or_resident, take_rows
 
 
 @pytest.fixture(params=[(50, 7, 5), (40, 4, 6, 3)], ids=["grey", "colour"])
@@ -91,3 +93,52 @@ def test_the_budget_decides_disk_or_memory(stored):
     assert isinstance(in_memory, np.ndarray) and np.array_equal(in_memory, images[:10])
     assert isinstance(rows_or_resident(path, rows, budget_mb=0), StoredRows)
     assert isinstance(rows_or_resident(path, rows, budget_mb=None), np.ndarray)
+
+
+def test_take_reads_into_a_new_tensor_as_indexing_does(stored):
+    path, images = stored
+    rows = StoredRows(path, np.arange(5, 30))
+    positions = np.array([3, 1, 2, 7])
+    taken = take_rows(rows, torch.from_numpy(positions), pin=False)
+    assert torch.equal(taken, torch.from_numpy(images[5:30][positions]))
+    memory = torch.from_numpy(images[5:30])
+    assert torch.equal(take_rows(memory, torch.from_numpy(positions), pin=False), taken)
+    with pytest.raises(ValueError, match="out must be contiguous uint8"):
+        rows.read(positions, np.empty((4, 2), np.uint8))
+
+
+def test_prefetcher_keeps_order_reads_at_most_two_ahead_and_stops():
+    made, release = [], threading.Event()
+
+    def make(item):
+        made.append(item)
+        if item >= 3:
+            release.wait(5)
+        return item * 10
+
+    with Prefetcher(make, range(8)) as ahead:
+        it = iter(ahead)
+        assert next(it) == 0
+        time.sleep(0.3)
+        assert made == [0, 1, 2]  # 1 handed out, 1 waiting ready, 1 being made
+        release.set()
+        assert list(it) == [10, 20, 30, 40, 50, 60, 70]
+
+    blocked = Prefetcher(lambda item: item, range(100))
+    next(iter(blocked))
+    blocked.close()  # the thread stops though 98 items were never taken
+    assert not blocked._thread.is_alive()
+
+
+def test_prefetcher_raises_the_readers_error_at_its_item():
+    def make(item):
+        if item == 2:
+            raise OSError("images.npy: ended early")
+        return item
+
+    with Prefetcher(make, range(5)) as ahead:
+        got = []
+        with pytest.raises(OSError, match="ended early"):
+            for value in ahead:
+                got.append(value)
+    assert got == [0, 1]

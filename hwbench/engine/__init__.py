@@ -27,6 +27,7 @@ test results go to eval.json through :func:`write_result`, one shape for every
 study.
 
 Modules, one per concern: :mod:`~hwbench.engine.loop` (:func:`fit`),
+:mod:`~hwbench.engine.batches` (data placement, batches without a host sync per step),
 :mod:`~hwbench.engine.checkpoint` (checkpoints, resume, preemption),
 :mod:`~hwbench.engine.state` (what a run holds), :mod:`~hwbench.engine.device`
 (device, GPU claim, seeds, autocast), :mod:`~hwbench.engine.fingerprint`,

@@ -18,6 +18,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from hwbench import recompute
+from hwbench.engine.batches import batches as data_batches
+from hwbench.engine.batches import prepare, read_sums, stages
 from hwbench.engine.checkpoint import (
     Preempted,
     _preemption_flag,
@@ -53,7 +55,6 @@ from hwbench.engine.results import (
     _write_metrics,
 )
 from hwbench.engine.state import EarlyStopping, EpochPosition, Run
-from hwbench.rows import StoredRows
 from hwbench.store import write_json
 
 log = logging.getLogger("hwbench.engine")
@@ -66,34 +67,6 @@ def _freeze_bn_of_frozen(model: nn.Module) -> None:
             params = list(m.parameters(recurse=False))
             if params and not any(p.requires_grad for p in params):
                 m.eval()
-
-
-def _nbytes(data: Data) -> int:
-    return sum(v.numel() * v.element_size() for v in data.values())
-
-
-def _prepare(data: Data | None, device: torch.device, budget_mb: float | None) -> dict | None:
-    """Check a data dict and move it to ``device`` when it fits ``budget_mb``.
-
-    Data larger than the budget stay in host memory (pinned on CUDA) and each batch
-    is copied on its own: the resident input is the compact store, never more. An
-    ``x`` of :class:`~hwbench.rows.StoredRows` stays on disk: each batch's rows are read.
-    """
-    if data is None:
-        return None
-    if "x" not in data:
-        raise ValueError(f"a data dict needs an 'x' tensor; got keys {sorted(data)}")
-    n = len(data["x"])
-    bad = {k: len(v) for k, v in data.items() if len(v) != n}
-    if bad:
-        raise ValueError(f"data tensors differ in length from x ({n}): {bad}")
-    if any(isinstance(v, StoredRows) for v in data.values()):
-        return dict(data)  # rows read from disk one batch at a time
-    if budget_mb is not None and _nbytes(data) > budget_mb * 2**20:
-        if device.type == "cuda":
-            return {k: v.pin_memory() for k, v in data.items()}
-        return dict(data)
-    return {k: v.to(device, non_blocking=True) for k, v in data.items()}
 
 
 def _progress_interval() -> float:
@@ -204,8 +177,8 @@ def fit(
 def _fit_run(run, train, eval_sets, metrics_fn, eval_fn, on_epoch_end, restore, progress):
     config, device, run_dir = run.config, run.device, run.run_dir
     budget = config.data_on_device_mb
-    train = _prepare(train, device, budget)
-    eval_sets = {k: _prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
+    train = prepare(train, device, budget, ("x",) if stages(run.transform) else ())
+    eval_sets = {k: prepare(v, device, budget) for k, v in (eval_sets or {}).items()}
 
     if _restore(run):
         _write_metrics(run_dir, run.history)
@@ -294,8 +267,6 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         perm = torch.randperm(n, generator=run.generator)
         run.position = EpochPosition(epoch, perm, total=torch.zeros((), device=device))
     pos = run.position
-    on_device = train["x"].device == torch.device(device)
-    perm = pos.perm.to(device) if on_device else pos.perm
     starts = _batch_starts(n, bs, config.max_steps)
     bar = tqdm(
         starts,
@@ -306,32 +277,34 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         leave=False,
         file=sys.stderr,
     )
-    for start in starts[pos.step :]:
-        idx = perm[start : start + bs]
-        batch = {k: v[idx].to(device, non_blocking=True) for k, v in train.items()}
-        x = _model_input(batch["x"], None, run.transform, run.channels_last)
-        with autocast(device, config.amp):
-            outputs = model(x)
-            loss, parts = run.loss_fn(outputs, batch)
-        run.opt.zero_grad(set_to_none=True)
-        with recompute.kept_running_stats(model) if run.recompute else contextlib.nullcontext():
-            run.scaler.scale(loss).backward()
-        run.scaler.step(run.opt)
-        run.scaler.update()
-        m = len(idx)
-        pos.seen += m
-        # Sums stay on the device: no host sync per batch.
-        pos.total += loss.detach().float() * m
-        for k, v in parts.items():
-            v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-            pos.parts[k] = pos.parts.get(k, 0) + v.to(device) * m
-        pos.step += 1
-        bar.update()
-        _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
+    # The progress bar reads no device value: it counts steps only.
+    batches = data_batches(train, pos.perm, starts[pos.step :], bs, device, run.transform)
+    with contextlib.closing(batches):  # stops the reader thread, also on Preempted
+        for start, batch in zip(starts[pos.step :], batches, strict=True):
+            x = _model_input(batch["x"], None, run.transform, run.channels_last)
+            with autocast(device, config.amp):
+                outputs = model(x)
+                loss, parts = run.loss_fn(outputs, batch)
+            run.opt.zero_grad(set_to_none=True)
+            with recompute.kept_running_stats(model) if run.recompute else contextlib.nullcontext():
+                run.scaler.scale(loss).backward()
+            run.scaler.step(run.opt)
+            run.scaler.update()
+            m = min(bs, n - start)
+            pos.seen += m
+            # Sums stay where they are (a loss part given as a number: in host memory),
+            # read once at the epoch's end: no host sync per batch.
+            pos.total += loss.detach().float() * m
+            for k, v in parts.items():
+                v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+                pos.parts[k] = pos.parts.get(k, 0) + v * m
+            pos.step += 1
+            bar.update()
+            _maybe_checkpoint_mid_epoch(run, flag, pos.step < len(starts))
     bar.close()
     run.position = None
-    row = {"train_loss": float(pos.total) / pos.seen}
-    row.update({f"train_{k}": float(v) / pos.seen for k, v in pos.parts.items()})
+    sums = read_sums({"loss": pos.total, **pos.parts})
+    row = {f"train_{k}": v / pos.seen for k, v in sums.items()}
     if not math.isfinite(row["train_loss"]):
         raise FloatingPointError(f"epoch {epoch}: training loss is {row['train_loss']}")
     return row

@@ -8,7 +8,10 @@ embedded default uses a small canvas (1 x 32 x 64) for the CPU budget.
 
 Everything works on whole batches at once (no per-sample Python). A job never
 holds every canvas: :class:`CanvasTransform` keeps each task's uint8 images and
-builds one batch's canvases at a time, on the batch's device.
+builds one batch's canvases at a time, on the batch's device. In training the
+engine's reader thread groups a batch's ids by task and reads their images on the
+host (:meth:`CanvasTransform.stage`), so the step itself reads nothing back from
+the device.
 """
 
 from __future__ import annotations
@@ -16,14 +19,14 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hwbench.geometry import scaled_size
-from hwbench.rows import StoredRows
+from hwbench.rows import StoredRows, take_rows
 
 
 def check_canvas(canvas: Sequence[int]) -> tuple[int, int, int]:
@@ -111,6 +114,30 @@ class ImageBlock:
         return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
+@dataclass
+class StagedIds:
+    """A batch of row ids grouped by image block: each present block's images (in
+    batch order) and their positions in the batch (None: the batch is that one block).
+    What :meth:`CanvasTransform.stage` prepares on the host and the transform takes."""
+
+    n: int
+    blocks: list[int]
+    images: list[torch.Tensor]
+    where: list[torch.Tensor | None]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> StagedIds:
+        def move(t):
+            return None if t is None else t.to(device, non_blocking=non_blocking)
+
+        images = [move(t) for t in self.images]
+        where = [move(t) for t in self.where]
+        return StagedIds(self.n, self.blocks, images, where, torch.device(device))
+
+
 class CanvasTransform:
     """Row ids -> standardised canvases (float32 N x C x H x W), one batch at a time.
 
@@ -150,31 +177,44 @@ class CanvasTransform:
             f"std={self.std!r}, blocks=[{blocks}])"
         )
 
-    def canvases(self, ids: torch.Tensor) -> torch.Tensor:
-        """The canvases of rows ``ids`` in 0..1, before standardisation."""
-        device = ids.device
-        ids = ids.cpu().long()
+    def stage(self, ids: torch.Tensor, pin: bool = False) -> StagedIds:
+        """Host work for the canvases of rows ``ids`` (a CPU tensor): group them by
+        block and read each block's images, into pinned memory when ``pin``."""
+        ids = torch.as_tensor(ids).long()
+        if ids.device.type != "cpu":
+            raise ValueError(f"stage takes row ids in host memory, got them on {ids.device}")
         if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= int(self.offsets[-1])):
             raise ValueError(f"row ids outside 0..{int(self.offsets[-1]) - 1}")
         block = torch.searchsorted(self._ends, ids, right=True)
-        out = None
+        staged = StagedIds(len(ids), [], [], [])
         for k in block.unique().tolist():
             where = (block == k).nonzero().squeeze(1)
-            images = self.blocks[k].images[ids[where] - int(self.offsets[k])]
-            canvas = images_to_canvas(
-                images.to(device, non_blocking=True), self.canvas, self.blocks[k].scale_height
-            )
-            if len(where) == len(ids):  # a batch of one block: no scatter
+            rows = ids[where] - int(self.offsets[k])
+            staged.blocks.append(k)
+            staged.images.append(take_rows(self.blocks[k].images, rows, pin))
+            one_block = len(where) == len(ids)  # no scatter
+            staged.where.append(None if one_block else where.pin_memory() if pin else where)
+        return staged
+
+    def canvases(self, ids: torch.Tensor | StagedIds) -> torch.Tensor:
+        """The canvases of rows ``ids`` in 0..1, before standardisation, on the device
+        the ids (or the staged batch) are on."""
+        if not isinstance(ids, StagedIds):
+            ids = self.stage(ids.cpu()).to(ids.device, non_blocking=True)
+        out = None
+        for k, images, where in zip(ids.blocks, ids.images, ids.where, strict=True):
+            canvas = images_to_canvas(images, self.canvas, self.blocks[k].scale_height)
+            if where is None:
                 out = canvas
                 break
             if out is None:
-                out = torch.empty((len(ids), *self.canvas), device=device)
-            out[where.to(device)] = canvas
+                out = torch.empty((len(ids), *self.canvas), device=ids.device)
+            out[where] = canvas
         if out is None:
-            out = torch.empty((0, *self.canvas), device=device)
+            out = torch.empty((0, *self.canvas), device=ids.device)
         return out.div_(255.0)
 
-    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
+    def __call__(self, ids: torch.Tensor | StagedIds) -> torch.Tensor:
         return standardize(self.canvases(ids), self.mean, self.std)
 
     def fit_statistics(

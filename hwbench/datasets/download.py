@@ -5,11 +5,19 @@ HTTP Range request after a dropped connection, retried with exponential
 backoff, and moved into place only after its size, checksum and format check
 out. A server cannot make it grow past the registered size (or, for a file of
 unknown size, ``data.download.max_unregistered_mb``), splice bytes with a 206
-answer whose ``Content-Range`` does not continue the partial file, or keep a
+answer whose ``Content-Range`` does not continue the partial file or whose body
+is longer or shorter than that range (the partial file is discarded and the
+transfer restarts from byte 0; a second such answer fails that mirror, by name),
+or keep a
 job alive by trickling bytes: every file has an overall deadline
 (``data.download.deadline_s``). A mismatch removes only that partial file and names the mirror that
 served it. When every mirror fails the error lists what each one did and where
 a copy can be placed by hand.
+
+A registry entry with neither a size nor a checksum (some real mirrors publish
+none) is accepted with a warning that prints its sha256 to pin, and only when
+the transfer is self-consistent: the file must have the length the mirror
+stated (the Content-Length of a whole answer, the total of a Content-Range).
 """
 
 from __future__ import annotations
@@ -294,23 +302,71 @@ class _Budget:
     deadline: float  # time.monotonic() value
     limit_text: str
     inherited: int = 0  # bytes of the .part that came from an earlier attempt or run
+    # The file's length as the mirror stated it (Content-Length of a whole answer,
+    # or a Content-Range total): what a file the registry has no size for must match.
+    stated: int | None = None
+    bad_ranges: int = 0  # 206 answers refused from this mirror (a second one fails it)
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise _DeadlineExceeded
 
 
-def _content_range_start(value: str | None, total: int | None) -> int | None:
-    """The first byte of a ``Content-Range: bytes a-b/n`` header (None: malformed or wrong n)."""
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """(first, last, total) of a ``Content-Range: bytes a-b/n`` header (total None for
+    ``*``); None when it is missing or malformed."""
     if not value or not value.startswith("bytes "):
         return None
     span, _, length = value[6:].partition("/")
     first, _, last = span.partition("-")
     if not (first.isdigit() and last.isdigit()) or int(last) < int(first):
         return None
-    if total is not None and length != "*" and length != str(total):
+    if not (length.isdigit() or length == "*"):
         return None
-    return int(first)
+    return int(first), int(last), int(length) if length.isdigit() else None
+
+
+def _range_problem(response, offset: int, total: int | None) -> tuple[str | None, int]:
+    """Why a 206 answer to ``Range: bytes=<offset>-`` cannot be appended, and its body length.
+
+    The answer must say which bytes it holds (``Content-Range``), start at the
+    requested offset, agree with the file's known total, and its body
+    (``Content-Length``) must be exactly that range: a server that claims the
+    offset but sends the file from byte 0 would otherwise splice the two.
+    """
+    header = response.headers.get("Content-Range")
+    parsed = _content_range(header)
+    if parsed is None:
+        return f"asked for bytes {offset}- but the answer's Content-Range is {header!r}", 0
+    first, last, stated_total = parsed
+    span = last - first + 1
+    if first != offset:
+        return f"asked for bytes {offset}- but the answer's Content-Range starts at {first}", span
+    if total is not None and stated_total is not None and stated_total != total:
+        return f"Content-Range {header!r} gives a total of {stated_total:,}, not {total:,}", span
+    if total is not None and last + 1 != total:
+        return f"Content-Range {header!r} does not run to the end of the {total:,} bytes", span
+    length = response.headers.get("Content-Length")
+    if length is not None and (not length.isdigit() or int(length) != span):
+        return (
+            f"Content-Range {header!r} holds {span:,} bytes but Content-Length is {length}",
+            span,
+        )
+    return None, span
+
+
+def _refuse_range(part: Path, budget: _Budget, problem: str) -> Exception:
+    """Discard the partial file after a lying 206: retry from byte 0, or fail the mirror."""
+    if part.exists():
+        part.unlink()
+    budget.inherited = 0
+    budget.bad_ranges += 1
+    if budget.bad_ranges > 1:
+        return _MirrorFailed(
+            f"{problem}; a second inconsistent range answer, so this mirror is not used "
+            f"for this file (removed {part})"
+        )
+    return ConnectionError(f"{problem}; discarded the partial file, restarting from byte 0")
 
 
 def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress, budget: _Budget):
@@ -335,18 +391,18 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
         if offset and response.status_code != 206:
             log.info("%s ignored the Range request; restarting from byte 0", url)
             offset = budget.inherited = 0
-        elif offset:
-            header = response.headers.get("Content-Range")
-            if _content_range_start(header, entry.size) != offset:
-                # Appending would splice other bytes onto the partial file.
-                part.unlink()
-                budget.inherited = 0
-                raise ConnectionError(
-                    f"asked for bytes {offset}- but the answer's Content-Range is {header!r}; "
-                    "discarded the partial file, restarting from 0"
-                )
         length = response.headers.get("Content-Length")
-        total = entry.size or (offset + int(length) if length else None)
+        body = int(length) if length and length.isdigit() else None
+        if offset:
+            problem, body = _range_problem(response, offset, entry.size or budget.stated)
+            if problem:  # appending would splice other bytes onto the partial file
+                raise _refuse_range(part, budget, problem)
+            budget.stated = (
+                budget.stated or _content_range(response.headers.get("Content-Range"))[2]
+            )
+        elif body is not None:
+            budget.stated = body
+        total = entry.size or budget.stated
         mode = "ab" if offset else "wb"
         with (
             open(part, mode) as stream,
@@ -356,6 +412,11 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
             # Raw bytes (no Content-Encoding decoding: a .gz must stay as served),
             # read1 so a dropped connection keeps every byte that arrived.
             while block := response.raw.read1(CHUNK, decode_content=False):
+                if offset and received + len(block) > body:
+                    stream.close()
+                    raise _refuse_range(
+                        part, budget, f"the 206 body runs past the {body:,} bytes of its range"
+                    )
                 if offset + received + len(block) > budget.max_bytes:
                     stream.close()
                     part.unlink()
@@ -367,7 +428,7 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
                 received += len(block)
                 bar.update(len(block))
                 budget.check_time()
-        if length is not None and received < int(length):
+        if body is not None and received < body:
             raise ConnectionError(f"connection closed after {offset + received:,} bytes")
     return True
 
@@ -467,6 +528,8 @@ def download(
             tried.append(f"{url}: {failure}")
             continue
         digest, problem = _verify_part(spec, entry, part)
+        if problem is None and entry.size is None and budget.stated not in (None, digest.size):
+            problem = f"{digest.size:,} bytes, but the mirror stated {budget.stated:,}"
         if problem:
             part.unlink()
             inherited = (

@@ -142,3 +142,74 @@ def test_local_copy_that_is_the_raw_file_by_another_path(tmp_path, mnist):
     got = fetch(spec, NAMES[0], raw, local_copy=str(other), **FAST)
     assert got.size == len(contents[NAMES[0]])
     assert (raw / NAMES[0]).read_bytes() == contents[NAMES[0]]
+
+
+# ------------------------------------------------------- lying range answers (issue 25, item 4)
+
+
+@pytest.mark.parametrize("fault", ["liar", "liar-close"])
+def test_206_claiming_the_offset_but_sending_byte_0_is_not_spliced(
+    tmp_path, server, mnist, caplog, fault
+):
+    # The issue's probe: an entry with no size or checksum, a connection dropped
+    # part-way, and a resume answered 206 whose Content-Range claims the offset
+    # while the body starts at byte 0. The body is longer than the range it claims.
+    spec, contents = mnist
+    spec = _unverified(spec, NAMES[0], size=False)
+    data = contents[NAMES[0]]
+    server.faults[f"/mnist/{NAMES[0]}"] = ["drop:100", fault]
+    with caplog.at_level(logging.WARNING, logger="hwbench.datasets"):
+        got = fetch(spec, NAMES[0], tmp_path, **FAST)
+    assert (tmp_path / NAMES[0]).read_bytes() == data and got.size == len(data)
+    assert [r["range"] for r in server.requests] == [None, "bytes=100-", None]
+    assert "restarting from byte 0" in caplog.text
+    # accepted unverified, with the sha256 to pin printed
+    assert got.checked == "format" and got.sha256 in caplog.text
+
+
+def test_a_mirror_that_lies_about_ranges_twice_is_named_and_dropped(tmp_path, server, mnist):
+    spec, contents = mnist
+    spec = _unverified(spec, NAMES[0], size=False)
+    url = spec.file(NAMES[0]).urls[-1]
+    server.faults[f"/mnist/{NAMES[0]}"] = ["drop:100", "liar", "drop:100", "liar"]
+    with pytest.raises(DownloadError) as caught:
+        fetch(spec, NAMES[0], tmp_path, **(FAST | {"retries": 6}))
+    message = str(caught.value)
+    assert len(server.requests) == 4  # failed on the second lie, not after all retries
+    assert f"{url}: " in message and "second inconsistent range answer" in message
+    assert not (tmp_path / NAMES[0]).exists()
+    assert not (tmp_path / (NAMES[0] + ".part")).exists()
+
+
+def test_206_starting_elsewhere_restarts_from_zero(tmp_path, server, mnist):
+    spec, contents = mnist
+    server.faults[f"/mnist/{NAMES[0]}"] = ["drop:100", "shifted"]
+    fetch(spec, NAMES[0], tmp_path, **FAST)
+    assert (tmp_path / NAMES[0]).read_bytes() == contents[NAMES[0]]
+    assert [r["range"] for r in server.requests] == [None, "bytes=100-", None]
+
+
+class _Answer:
+    def __init__(self, **headers):
+        self.headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "total", "problem"),
+    [
+        ({"Content-Range": "bytes 100-999/1000", "Content-Length": "900"}, 1000, None),
+        ({"Content-Range": "bytes 100-999/1000", "Content-Length": "1000"}, 1000, "Content-Length"),
+        ({"Content-Range": "bytes 100-999/1000"}, None, None),  # close-delimited: counted
+        ({"Content-Range": "bytes 100-1199/1200", "Content-Length": "1100"}, 1000, "total of"),
+        ({"Content-Range": "bytes 100-499/1000", "Content-Length": "400"}, 1000, "to the end"),
+        ({"Content-Range": "bytes 0-999/1000", "Content-Length": "1000"}, 1000, "starts at 0"),
+        ({"Content-Range": "bytes 100-999/abc"}, 1000, "Content-Range is"),
+    ],
+)
+def test_range_answer_rules(headers, total, problem):
+    from hwbench.datasets.download import _range_problem
+
+    found, span = _range_problem(_Answer(**headers), 100, total)
+    assert (found is None) if problem is None else (problem in found)
+    if problem is None:
+        assert span == 900

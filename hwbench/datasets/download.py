@@ -184,7 +184,8 @@ def _known_names(spec: DatasetSpec) -> list[str]:
 def _candidates(
     spec: DatasetSpec, entry: RemoteFile, local_copy: str | None, raw: Path, single: bool
 ):
-    """(path, kind) pairs where a copy of ``entry`` may already be; kind 'file' or 'payload'."""
+    """(path, kind, configured) where a copy of ``entry`` may already be: kind 'file' or
+    'payload'; configured when the path comes from the config's ``local_copy``."""
     names = [(entry.name, "file")] + [(a, "file") for a in entry.aliases]
     if entry.payload:
         names.append((entry.payload.name, "payload"))
@@ -192,14 +193,14 @@ def _candidates(
     if local_copy:
         local = Path(local_copy).expanduser()
         if local.is_dir():
-            out += [(local / n, kind) for n, kind in names]
+            out += [(local / n, kind, True) for n, kind in names]
         elif local.is_file():
             by_name = {n: kind for n, kind in names}
             if local.name in by_name:
-                out.append((local, by_name[local.name]))
+                out.append((local, by_name[local.name], True))
             elif single:
                 kind = "payload" if entry.payload and not _is_gzip(local) else "file"
-                out.append((local, kind))
+                out.append((local, kind, True))
             elif local.name not in _known_names(spec):
                 raise FileNotFoundError(
                     f"config data.{spec.name}.local_copy = {local_copy!r}: the file's name is "
@@ -212,7 +213,7 @@ def _candidates(
                 f"config data.{spec.name}.local_copy = {local_copy!r}: no such file or folder. "
                 f"Fix the path, or set it to null to download {spec.name} from its mirrors."
             )
-    out += [(raw / n, kind) for n, kind in names]
+    out += [(raw / n, kind, False) for n, kind in names]
     return out
 
 
@@ -246,10 +247,19 @@ def _copy_into(src: Path, dest: Path) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        # mkstemp creates the file 0600; a copy gets the mode any new file would
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def find_local(
@@ -263,10 +273,19 @@ def find_local(
     # A local_copy file with another name is taken only when there is no doubt
     # which registry file it stands for.
     single = len(spec.files_for(variant)) == 1
-    for path, kind in _candidates(spec, entry, local_copy, raw, single):
+    for path, kind, configured in _candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
-        digest = _verify_local(spec, entry, path, kind)
+        try:
+            digest = _verify_local(spec, entry, path, kind)
+        except ChecksumError as exc:
+            if configured:
+                raise ChecksumError(
+                    f"config data.{spec.name}.local_copy = {local_copy!r}: {exc} Or fix "
+                    f"data.{spec.name}.local_copy, or set it to null to download "
+                    f"{spec.name} from its mirrors."
+                ) from exc
+            raise
         name = entry.name if kind == "file" else entry.payload.name
         _copy_into(path, raw / name)
         expect = entry if kind == "file" else entry.payload

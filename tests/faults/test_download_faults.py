@@ -14,7 +14,7 @@ import time
 import pytest
 
 from hwbench.datasets import registry
-from hwbench.datasets.download import DownloadError, fetch
+from hwbench.datasets.download import ChecksumError, DownloadError, fetch
 from tests._datasets_support import mnist_like, served_spec, write
 
 NAMES = tuple(f.name for f in registry.MNIST.files)
@@ -130,6 +130,44 @@ def test_local_copy_file_with_a_foreign_name_is_an_error(tmp_path, server, mnist
     assert server.requests == []
 
 
+def _flipped(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0xFF
+    return bytes(damaged)
+
+
+def test_local_copy_file_with_wrong_bytes_names_the_config_key(tmp_path, server, mnist):
+    # issue 25 item 3: the error named the file but never the key the user must fix
+    spec, contents = mnist
+    mine = write(tmp_path / "copies" / NAMES[0], _flipped(contents[NAMES[0]]))
+    before = mine.read_bytes()
+    with pytest.raises(ChecksumError) as caught:
+        fetch(spec, NAMES[0], tmp_path / "raw", local_copy=str(mine), **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"config data.mnist.local_copy = {str(mine)!r}: {mine}: ")
+    assert "does not match mnist/" in message and "set it to null" in message
+    assert mine.read_bytes() == before and server.requests == []  # untouched, no download
+
+
+def test_local_copy_folder_with_wrong_bytes_names_the_config_key(tmp_path, server):
+    names = tuple(f.name for f in registry.KANNADA_MNIST.files)
+    contents, _ = mnist_like(names, seed=3)
+    spec = served_spec(registry.KANNADA_MNIST, server, contents)
+    folder = tmp_path / "kannada"
+    write(folder / names[1], _flipped(contents[names[1]]))
+    with pytest.raises(ChecksumError, match=r"^config data\.kannada_mnist\.local_copy = .*kannada"):
+        fetch(spec, names[1], tmp_path / "raw", local_copy=str(folder), **FAST)
+    assert (folder / names[1]).read_bytes() == _flipped(contents[names[1]])
+
+
+def test_damaged_file_in_raw_does_not_blame_the_config_key(tmp_path, mnist):
+    spec, contents = mnist
+    write(tmp_path / NAMES[0], _flipped(contents[NAMES[0]]))
+    with pytest.raises(ChecksumError) as caught:
+        fetch(spec, NAMES[0], tmp_path, **FAST)
+    assert "local_copy" not in str(caught.value).split("Replace")[0]
+
+
 def test_local_copy_that_is_the_raw_file_by_another_path(tmp_path, mnist):
     spec, contents = mnist
     raw = tmp_path / "raw"
@@ -213,3 +251,16 @@ def test_range_answer_rules(headers, total, problem):
     assert (found is None) if problem is None else (problem in found)
     if problem is None:
         assert span == 900
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027])
+def test_local_copy_lands_with_the_umask_mode(tmp_path, mnist, mask):
+    # issue 25: the copy of a local file landed 0600 (mkstemp's mode), ignoring the umask
+    spec, contents = mnist
+    mine = write(tmp_path / "copies" / NAMES[0], contents[NAMES[0]])
+    old = os.umask(mask)
+    try:
+        fetch(spec, NAMES[0], tmp_path / "raw", local_copy=str(mine), **FAST)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "raw" / NAMES[0]).stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,9 +1,16 @@
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.19")
 
 
-configfile: "config.yaml"
+# The working folder's config.yaml when it has one (the checkout, or a test's folder),
+# else the checkout's embedded default: `snakemake --directory <fresh folder>` works.
+configfile:
+    "config.yaml"
+    if os.path.exists("config.yaml")
+    else os.path.join(workflow.basedir, "config.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")

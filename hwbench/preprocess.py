@@ -470,6 +470,11 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
         # fork keeps hwbench imported and never re-runs a Snakemake adapter's
         # __main__ (spawn/forkserver would); fall back to spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # OpenCV's thread pool does not survive a fork: a child that touches a pool the
+        # parent had started (any parallel cv2 call on a large image) waits forever on
+        # the parent's copied locks. Stopping the parent's pool first leaves none to copy.
+        cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         pool = ProcessPoolExecutor(
             min(workers, len(tasks)),
             mp_context=multiprocessing.get_context(method),
@@ -501,6 +506,7 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
                 bar.update(sizes[index])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            cv2.setNumThreads(cv2_threads)
     finally:
         bar.close()
 
@@ -647,6 +653,7 @@ def _write_images(
     shape = (len(paths), *_image_shape(opts))
     with store.atomic_path(target) as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        store.reserve(tmp, os.path.getsize(tmp))  # a full disk: an error now, not a SIGBUS
         failed = _fill_images(images, paths, opts, workers, on_error, progress)
         if len(failed) == len(paths):
             raise PreprocessError(f"{where}: none of the {len(paths)} images could be read")

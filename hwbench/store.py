@@ -5,13 +5,23 @@ ink on black like MNIST; colour datasets such as CIFAR-100 are N x H x W x 3) an
 ``meta.csv`` (one row per image). Every writer in
 hwbench goes through :func:`atomic_path` so a killed job never leaves a file
 that looks complete.
+
+Storage faults: a write that fails because the disk is full (ENOSPC), a quota
+is exceeded (EDQUOT) or the device reports an I/O error (EIO) raises
+:class:`StorageError` naming the file, the free space where it was going and
+what to do. :func:`atomic_path` does this for every output (stores, tables,
+checkpoints); the download writer and local copies use :func:`storage_faults`.
+The file being replaced is untouched and the temporary is removed, so nothing
+already written is lost.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -71,6 +81,94 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class StorageError(OSError):
+    """A write failed for lack of space or a device error; the message says where,
+    how much space is free there, and what to do."""
+
+    def __str__(self) -> str:
+        return self.strerror  # the whole message, without OSError's "[Errno n]" prefix
+
+
+_STORAGE_FAULTS = {
+    errno.ENOSPC: "the disk is full (ENOSPC)",
+    errno.EDQUOT: "the disk quota is exceeded (EDQUOT)",
+    errno.EIO: "the device reported an I/O error (EIO: a failing disk or a lost network mount)",
+}
+# torch.save's zip writer reports a short write as a RuntimeError, not an OSError,
+# e.g. "[enforce fail at inline_container.cc:672] . unexpected pos 476736 vs 476628".
+_TORCH_SHORT_WRITE = ("unexpected pos", "PytorchStreamWriter failed writing")
+
+
+def _fault(exc: BaseException) -> str | None:
+    """What storage fault ``exc`` is (None: not one)."""
+    if isinstance(exc, OSError) and exc.errno in _STORAGE_FAULTS:
+        return _STORAGE_FAULTS[exc.errno]
+    if isinstance(exc, RuntimeError) and any(k in str(exc) for k in _TORCH_SHORT_WRITE):
+        return "the write stopped short (torch's file writer; most likely the disk is full)"
+    return None
+
+
+def free_space(path: str | os.PathLike) -> str:
+    """Free space on the file system holding ``path`` (its nearest existing folder)."""
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        return f"free space unknown ({exc.strerror})"
+    return f"{free / 2**20:,.1f} MiB free on the file system holding {folder}"
+
+
+def storage_error(path: str | os.PathLike, exc: BaseException) -> StorageError | None:
+    """The :class:`StorageError` for ``exc`` raised while writing ``path``, or None."""
+    fault = _fault(exc)
+    if fault is None:
+        return None
+    code = exc.errno if isinstance(exc, OSError) else errno.ENOSPC
+    return StorageError(
+        code,
+        f"{path}: could not be written: {fault}; {free_space(path)}. Free space there (or "
+        "move the folder to a larger disk) and rerun the same command: everything already "
+        "written is kept (the previous file is untouched, a download or training job "
+        f"resumes where it stopped). Error: {type(exc).__name__}: {exc}",
+    )
+
+
+@contextlib.contextmanager
+def storage_faults(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a storage fault raised inside the block into :class:`StorageError` for ``path``."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        error = storage_error(path, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def reserve(path: str | os.PathLike, nbytes: int) -> None:
+    """Allocate ``nbytes`` for ``path`` now, so a memory-mapped writer meets a full disk
+    as an OSError here (a :class:`StorageError` inside :func:`atomic_path`), not as a
+    SIGBUS mid-write."""
+    with open(path, "r+b") as file:
+        try:
+            os.posix_fallocate(file.fileno(), 0, nbytes)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            # a file system without allocation: writes will tell
+
+
+def current_umask() -> int:
+    """The process's umask (reading it means setting it; set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -81,20 +179,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     orphan of a killed job from a live one (:func:`_sweep_orphans`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_orphans(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f"{_temp_prefix(path)}{_owner_tag()}.", suffix=path.suffix, dir=path.parent
-    )
+    with storage_faults(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_orphans(path)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f"{_temp_prefix(path)}{_owner_tag()}.", suffix=path.suffix, dir=path.parent
+        )
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes 0600 files; outputs are shared results, so honour the umask instead.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~current_umask())
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with storage_faults(path):
+            yield tmp_path
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

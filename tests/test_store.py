@@ -1,10 +1,24 @@
-"""The processed format: grey N x H x W images, or colour N x H x W x 3."""
+"""The processed format: grey N x H x W images, or colour N x H x W x 3; storage faults."""
+
+import errno
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from hwbench.store import META_COLUMNS, DatasetFormatError, load_processed, save_processed
+from hwbench.store import (
+    META_COLUMNS,
+    DatasetFormatError,
+    StorageError,
+    atomic_path,
+    load_processed,
+    reserve,
+    save_processed,
+    write_csv,
+)
 
 
 def meta(n):
@@ -28,3 +42,92 @@ def test_other_shapes_are_refused(tmp_path, shape):
     meta(4).to_csv(tmp_path / "meta.csv", index=False)
     with pytest.raises(DatasetFormatError, match="expected uint8 N x H x W"):
         load_processed(tmp_path)
+
+
+# --------------------------------------------------------------- storage faults (issue 25)
+
+ENOSPC_TEXT = "No space left on device"
+
+
+def _full_disk_save(real_save, nbytes=64):
+    """A save that writes ``nbytes`` of the file, then finds the disk full."""
+
+    def save(file, *args, **kwargs):
+        Path(file).write_bytes(b"\0" * nbytes)
+        raise OSError(errno.ENOSPC, ENOSPC_TEXT)
+
+    return save
+
+
+def _names_path_space_and_remedy(message: str, path) -> None:
+    assert message.startswith(f"{path}: could not be written: ")
+    assert re.search(r"[\d,.]+ MiB free on the file system holding /", message)
+    assert "Free space there" in message and "rerun the same command" in message
+
+
+def test_full_disk_during_a_store_write_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    save_processed(tmp_path, np.ones((4, 28, 28), np.uint8), meta(4))
+    before = (tmp_path / "images.npy").read_bytes()
+    monkeypatch.setattr(np, "save", _full_disk_save(np.save))
+    with pytest.raises(StorageError) as caught:
+        save_processed(tmp_path, np.zeros((6, 28, 28), np.uint8), meta(6))
+    assert caught.value.errno == errno.ENOSPC
+    _names_path_space_and_remedy(str(caught.value), tmp_path / "images.npy")
+    assert "the disk is full (ENOSPC)" in str(caught.value)
+    assert (tmp_path / "images.npy").read_bytes() == before  # nothing written is lost
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.npy", "meta.csv"]
+
+
+def test_io_error_during_a_table_write_is_reported(tmp_path, monkeypatch):
+    def broken(self, path, *args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(StorageError, match=r"table\.csv: could not be written: .*EIO"):
+        write_csv(tmp_path / "table.csv", meta(2))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_torch_short_write_of_a_checkpoint_is_named_as_a_full_disk(tmp_path, monkeypatch):
+    # what torch.save raised with ~2 MB free: a RuntimeError naming no path
+    torch = pytest.importorskip("torch")
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    with atomic_path(checkpoint) as tmp:
+        torch.save({"epoch": 3}, tmp)
+    before = checkpoint.read_bytes()
+
+    def short(obj, file, *args, **kwargs):
+        Path(file).write_bytes(b"PK\x03\x04")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . unexpected pos 476736 vs 476628"
+        )
+
+    monkeypatch.setattr(torch, "save", short)
+    with pytest.raises(StorageError) as caught, atomic_path(checkpoint) as tmp:
+        torch.save({"epoch": 4}, tmp)
+    _names_path_space_and_remedy(str(caught.value), checkpoint)
+    assert "most likely the disk is full" in str(caught.value)
+    assert "unexpected pos 476736" in str(caught.value)  # the original error, kept
+    assert checkpoint.read_bytes() == before
+    assert [p.name for p in checkpoint.parent.iterdir()] == ["checkpoint.pt"]
+
+
+def test_other_errors_pass_through_unchanged(tmp_path):
+    with pytest.raises(ValueError, match="not a storage fault"), atomic_path(tmp_path / "x"):
+        raise ValueError("not a storage fault")
+    with pytest.raises(RuntimeError, match="CUDA out of memory"), atomic_path(tmp_path / "y"):
+        raise RuntimeError("CUDA out of memory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reserve_reports_a_full_disk_before_a_memory_mapped_write(tmp_path, monkeypatch):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, ENOSPC_TEXT)
+
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    target = tmp_path / "images.npy"
+    with pytest.raises(StorageError) as caught, atomic_path(target) as tmp:
+        tmp.write_bytes(b"\0" * 100)
+        reserve(tmp, 10**6)
+    _names_path_space_and_remedy(str(caught.value), target)
+    assert list(tmp_path.iterdir()) == []

@@ -37,6 +37,7 @@ import urllib3
 from tqdm import tqdm
 
 from hwbench.datasets.registry import DatasetSpec, Payload, RemoteFile
+from hwbench.store import StorageError, current_umask, storage_faults
 
 log = logging.getLogger("hwbench.datasets")
 
@@ -246,20 +247,14 @@ def _copy_into(src: Path, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".copy", dir=dest.parent)
     os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
+        with storage_faults(dest):
+            shutil.copyfile(src, tmp)
         # mkstemp creates the file 0600; a copy gets the mode any new file would
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it; set straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def find_local(
@@ -424,6 +419,7 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
         total = entry.size or budget.stated
         mode = "ab" if offset else "wb"
         with (
+            storage_faults(part),  # a full disk stops here, naming part; its bytes are kept
             open(part, mode) as stream,
             progress(total=total, initial=offset, desc=entry.name) as bar,
         ):
@@ -585,6 +581,8 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress, bu
             return None
         except _MirrorFailed as exc:
             return str(exc)
+        except StorageError:
+            raise  # the local disk, not the mirror: no retry, no other mirror helps
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             outcome = f"{type(exc).__name__}: {exc}"
             if _unreachable(exc) and attempt >= 1:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import logging
 import os
 import time
@@ -264,3 +265,48 @@ def test_local_copy_lands_with_the_umask_mode(tmp_path, mnist, mask):
     finally:
         os.umask(old)
     assert (tmp_path / "raw" / NAMES[0]).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_full_disk_during_a_download_stops_at_once_and_keeps_the_part(
+    tmp_path, server, mnist, monkeypatch
+):
+    # issue 25 item 2: a full disk was retried as if the mirror had failed
+    from hwbench.datasets import download as dl
+    from hwbench.store import StorageError
+
+    spec, contents = mnist
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, stream):
+            self.stream, self.writes = stream, 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.stream.close()
+
+        def write(self, block):
+            if self.writes:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.writes += 1
+            return self.stream.write(block[:100])
+
+        def __getattr__(self, name):
+            return getattr(self.stream, name)
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        stream = real_open(path, mode, *args, **kwargs)
+        return FullDisk(stream) if str(path).endswith(".part") else stream
+
+    monkeypatch.setattr(dl, "open", fake_open, raising=False)
+    monkeypatch.setattr(dl, "CHUNK", 1000)  # several blocks
+    part = tmp_path / (NAMES[0] + ".part")
+    with pytest.raises(StorageError) as caught:
+        fetch(spec, NAMES[0], tmp_path, **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"{part}: could not be written: the disk is full")
+    assert "MiB free on the file system holding" in message and "rerun" in message
+    assert len(server.requests) == 1  # no retries, no other mirror
+    assert part.read_bytes() == contents[NAMES[0]][:100]  # kept for the rerun to resume

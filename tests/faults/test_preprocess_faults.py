@@ -197,6 +197,45 @@ KILLER = textwrap.dedent(
 )
 
 
+AFTER_OPENCV_THREADS = textwrap.dedent(
+    """
+    import sys
+    import time
+    import cv2
+    import numpy as np
+    from hwbench import preprocess as pp
+
+    # the parent starts OpenCV's thread pool (a large image is thresholded in parallel)
+    pp.emnist_style(np.full((4000, 4000), 255, np.uint8))
+    time.sleep(0.5)  # its threads go from spinning to waiting on their condition variable
+    paths = []
+    for i in range(40):
+        path = f"{sys.argv[1]}/{i}.png"
+        img = np.full((64, 64), 255, np.uint8)
+        img[10:50, 20 + i % 10 : 30 + i % 10] = 0
+        cv2.imwrite(path, img)
+        paths.append(path)
+    images, failed = pp.preprocess_files(paths, workers=2, progress=False)
+    print("OK", len(images), len(failed), cv2.getNumThreads() > 0)
+    """
+)
+
+
+def test_workers_do_not_hang_on_the_parents_opencv_threads(tmp_path):
+    # forked workers inherited the parent's OpenCV thread pool and waited forever on it
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", AFTER_OPENCV_THREADS, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("preprocess_files hung: workers forked from a parent with OpenCV threads")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["OK", "40", "0", "True"]
+
+
 def test_dead_worker_fails_the_job_instead_of_hanging(tmp_path):
     # item 4: multiprocessing.Pool waited forever for a SIGKILLed worker
     try:
@@ -223,3 +262,23 @@ def test_manifest_may_not_reach_outside_its_folder(tmp_path, name):
     frame.to_csv(manifest, index=False)
     with pytest.raises(Exception, match=r"manifest\.csv: row 3 names file .*relative"):
         pp.preprocess_manifest(manifest, tmp_path / "out", workers=1, progress=False)
+
+
+def test_full_disk_for_the_store_fails_before_the_memory_mapped_write(tmp_path, monkeypatch):
+    # issue 25 item 2: a memory-mapped images.npy on a full disk would die of SIGBUS
+    import errno
+    import os
+
+    from hwbench.store import StorageError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    manifest = _manifest(tmp_path, {"a.png": _glyph(), "b.png": _glyph()})
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    out = tmp_path / "out"
+    with pytest.raises(StorageError) as caught:
+        pp.preprocess_manifest(manifest, out, workers=1, progress=False)
+    assert str(caught.value).startswith(f"{out / 'images.npy'}: could not be written: the disk")
+    assert "MiB free" in str(caught.value)
+    assert not out.exists() or list(out.iterdir()) == []

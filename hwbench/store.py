@@ -240,9 +240,13 @@ def validate_meta(meta: pd.DataFrame, n_images: int, where: str) -> None:
         raise DatasetFormatError(f"{where}: {len(meta)} rows but {n_images} images")
 
 
-def _image_shape_ok(images: np.ndarray) -> bool:
+def _shape_ok(shape: tuple[int, ...]) -> bool:
     """Grey N x H x W, or colour N x H x W x 3 (e.g. CIFAR-100 for the OneModel study)."""
-    return images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)
+    return len(shape) == 3 or (len(shape) == 4 and shape[3] == 3)
+
+
+def _image_shape_ok(images: np.ndarray) -> bool:
+    return _shape_ok(images.shape)
 
 
 def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataFrame) -> None:
@@ -268,6 +272,96 @@ def save_meta(folder: str | os.PathLike, meta: pd.DataFrame, n_images: int) -> N
     write_csv(folder / META_FILE, meta[META_COLUMNS + [c for c in meta if c not in META_COLUMNS]])
 
 
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """What to run to rebuild a store file: the rule that writes it, forced."""
+    return (
+        f"rebuild it with `snakemake --cores all --force {path}` (reruns the rule that writes it)"
+    )
+
+
+@dataclass(frozen=True)
+class NpyLayout:
+    """What an .npy file's header says: shape, dtype, and where the data starts."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int
+
+
+def npy_layout(path: str | os.PathLike) -> NpyLayout:
+    """Shape, dtype and data offset of a C-ordered .npy file, from its header alone,
+    checked against the file's length. Errors name the file and how to rebuild it."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: build it first, e.g. `snakemake --cores all {path}`"
+        )
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            read = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read is None:
+                raise ValueError(f".npy format version {version} is not one numpy writes for uint8")
+            shape, fortran, dtype = read(f)
+        except (ValueError, SyntaxError, EOFError) as err:
+            raise DatasetFormatError(
+                f"{path}: not a readable .npy file ({err}); damaged or overwritten: "
+                + rebuild_hint(path)
+            ) from err
+        offset = f.tell()
+    if dtype.hasobject:
+        raise DatasetFormatError(
+            f"{path}: holds Python objects (a pickle), never loaded; a store holds uint8 "
+            "pixels: " + rebuild_hint(path)
+        )
+    if fortran:
+        raise DatasetFormatError(
+            f"{path}: Fortran-ordered, a store is C-ordered: " + rebuild_hint(path)
+        )
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = path.stat().st_size
+    if actual != expected:
+        how = (
+            "truncated, or still being written"
+            if actual < expected
+            else "longer than its header says"
+        )
+        raise DatasetFormatError(
+            f"{path}: {actual:,} bytes, but its header ({dtype} {tuple(shape)}) needs "
+            f"{expected:,} ({how}): " + rebuild_hint(path)
+        )
+    return NpyLayout(tuple(shape), dtype, offset)
+
+
+def images_layout(path: str | os.PathLike, n_rows: int | None = None) -> NpyLayout:
+    """:func:`npy_layout` of a store's images.npy, also checking it holds uint8
+    N x H x W (or N x H x W x 3) images, ``n_rows`` of them when given (meta.csv's rows)."""
+    layout = npy_layout(path)
+    if layout.dtype != np.uint8 or not _shape_ok(layout.shape):
+        raise DatasetFormatError(
+            f"{path}: expected uint8 N x H x W (or N x H x W x 3), got {layout.dtype} "
+            f"{layout.shape}: " + rebuild_hint(path)
+        )
+    if n_rows is not None and layout.shape[0] != n_rows:
+        raise DatasetFormatError(
+            f"{path}: {layout.shape[0]} images, but {Path(path).with_name(META_FILE)} has "
+            f"{n_rows} rows (one of them is stale or damaged): " + rebuild_hint(path)
+        )
+    return layout
+
+
+def open_images(
+    path: str | os.PathLike, n_rows: int | None = None, mmap: bool = False
+) -> np.ndarray:
+    """A store's images.npy, checked (:func:`images_layout`) before numpy reads or
+    memory-maps a byte of it; ``mmap`` maps it read-only."""
+    images_layout(path, n_rows)
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
 def load_processed(folder: str | os.PathLike, mmap: bool = False) -> Processed:
     """Read a processed dataset, checking that images and meta agree."""
     folder = Path(folder)
@@ -277,13 +371,8 @@ def load_processed(folder: str | os.PathLike, mmap: bool = False) -> Processed:
             raise FileNotFoundError(
                 f"{p} not found: build it first, e.g. `snakemake --cores all {p}`"
             )
-    images = np.load(images_path, mmap_mode="r" if mmap else None)
     meta = pd.read_csv(meta_path, keep_default_na=False, dtype={"label_name": str, "writer": str})
-    if images.dtype != np.uint8 or not _image_shape_ok(images):
-        raise DatasetFormatError(
-            f"{images_path}: expected uint8 N x H x W (or N x H x W x 3), "
-            f"got {images.dtype} {images.shape}"
-        )
+    images = open_images(images_path, len(meta), mmap=mmap)
     validate_meta(meta, len(images), str(meta_path))
     return Processed(images, meta)
 

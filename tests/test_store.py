@@ -131,3 +131,55 @@ def test_reserve_reports_a_full_disk_before_a_memory_mapped_write(tmp_path, monk
         reserve(tmp, 10**6)
     _names_path_space_and_remedy(str(caught.value), target)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------ damaged stores (issue 25, item 1)
+
+
+def _store(folder, n=6):
+    save_processed(folder, np.full((n, 28, 28), 7, np.uint8), meta(n))
+    return folder / "images.npy"
+
+
+def _refused(folder, *patterns):
+    for mmap in (True, False):
+        with pytest.raises(DatasetFormatError) as caught:
+            load_processed(folder, mmap=mmap)
+        message = str(caught.value)
+        assert message.startswith(f"{folder / 'images.npy'}: ")
+        assert f"snakemake --cores all --force {folder / 'images.npy'}" in message
+        for pattern in patterns:
+            assert re.search(pattern, message), message
+
+
+def test_truncated_store_is_refused_naming_the_file_and_the_rebuild(tmp_path):
+    # was: ValueError: mmap length is greater than file size (no file named)
+    images = _store(tmp_path)
+    images.write_bytes(images.read_bytes()[:-100])
+    _refused(tmp_path, r"bytes, but its header .* needs", r"truncated")
+
+
+def test_junk_store_is_refused(tmp_path):
+    images = _store(tmp_path)
+    images.write_bytes(np.random.default_rng(0).bytes(images.stat().st_size))
+    _refused(tmp_path, r"not a readable \.npy file")
+
+
+def test_pickled_store_is_refused_before_numpy_reads_it(tmp_path):
+    # was: numpy's "This file contains pickled (object) data" (no file named)
+    _store(tmp_path)
+    np.save(tmp_path / "images.npy", np.array([{"a": 1}] * 6, dtype=object), allow_pickle=True)
+    _refused(tmp_path, r"Python objects \(a pickle\), never loaded")
+
+
+def test_store_and_meta_that_disagree_are_refused(tmp_path):
+    _store(tmp_path)
+    meta(5).to_csv(tmp_path / "meta.csv", index=False)
+    _refused(tmp_path, r"6 images, but .*meta\.csv has 5 rows")
+
+
+def test_store_with_trailing_bytes_is_refused(tmp_path):
+    images = _store(tmp_path)
+    with open(images, "ab") as f:
+        f.write(b"\0" * 784)
+    _refused(tmp_path, r"longer than its header says")

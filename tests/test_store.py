@@ -9,16 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwbench.store import (
-    META_COLUMNS,
-    DatasetFormatError,
-    StorageError,
-    atomic_path,
-    load_processed,
-    reserve,
-    save_processed,
-    write_csv,
-)
+from hwbench import store
+from hwbench.store import META_COLUMNS, DatasetFormatError, load_processed, save_processed
 
 
 def meta(n):
@@ -69,7 +61,7 @@ def test_full_disk_during_a_store_write_names_the_file_and_keeps_the_old_one(tmp
     save_processed(tmp_path, np.ones((4, 28, 28), np.uint8), meta(4))
     before = (tmp_path / "images.npy").read_bytes()
     monkeypatch.setattr(np, "save", _full_disk_save(np.save))
-    with pytest.raises(StorageError) as caught:
+    with pytest.raises(store.StorageError) as caught:
         save_processed(tmp_path, np.zeros((6, 28, 28), np.uint8), meta(6))
     assert caught.value.errno == errno.ENOSPC
     _names_path_space_and_remedy(str(caught.value), tmp_path / "images.npy")
@@ -83,8 +75,8 @@ def test_io_error_during_a_table_write_is_reported(tmp_path, monkeypatch):
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
-    with pytest.raises(StorageError, match=r"table\.csv: could not be written: .*EIO"):
-        write_csv(tmp_path / "table.csv", meta(2))
+    with pytest.raises(store.StorageError, match=r"table\.csv: could not be written: .*EIO"):
+        store.write_csv(tmp_path / "table.csv", meta(2))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -92,7 +84,7 @@ def test_torch_short_write_of_a_checkpoint_is_named_as_a_full_disk(tmp_path, mon
     # what torch.save raised with ~2 MB free: a RuntimeError naming no path
     torch = pytest.importorskip("torch")
     checkpoint = tmp_path / "run" / "checkpoint.pt"
-    with atomic_path(checkpoint) as tmp:
+    with store.atomic_path(checkpoint) as tmp:
         torch.save({"epoch": 3}, tmp)
     before = checkpoint.read_bytes()
 
@@ -103,7 +95,7 @@ def test_torch_short_write_of_a_checkpoint_is_named_as_a_full_disk(tmp_path, mon
         )
 
     monkeypatch.setattr(torch, "save", short)
-    with pytest.raises(StorageError) as caught, atomic_path(checkpoint) as tmp:
+    with pytest.raises(store.StorageError) as caught, store.atomic_path(checkpoint) as tmp:
         torch.save({"epoch": 4}, tmp)
     _names_path_space_and_remedy(str(caught.value), checkpoint)
     assert "most likely the disk is full" in str(caught.value)
@@ -113,9 +105,9 @@ def test_torch_short_write_of_a_checkpoint_is_named_as_a_full_disk(tmp_path, mon
 
 
 def test_other_errors_pass_through_unchanged(tmp_path):
-    with pytest.raises(ValueError, match="not a storage fault"), atomic_path(tmp_path / "x"):
+    with pytest.raises(ValueError, match="not a storage fault"), store.atomic_path(tmp_path / "x"):
         raise ValueError("not a storage fault")
-    with pytest.raises(RuntimeError, match="CUDA out of memory"), atomic_path(tmp_path / "y"):
+    with pytest.raises(RuntimeError, match="CUDA out of memory"), store.atomic_path(tmp_path / "y"):
         raise RuntimeError("CUDA out of memory")
     assert list(tmp_path.iterdir()) == []
 
@@ -126,9 +118,9 @@ def test_reserve_reports_a_full_disk_before_a_memory_mapped_write(tmp_path, monk
 
     monkeypatch.setattr(os, "posix_fallocate", full)
     target = tmp_path / "images.npy"
-    with pytest.raises(StorageError) as caught, atomic_path(target) as tmp:
+    with pytest.raises(store.StorageError) as caught, store.atomic_path(target) as tmp:
         tmp.write_bytes(b"\0" * 100)
-        reserve(tmp, 10**6)
+        store.reserve(tmp, 10**6)
     _names_path_space_and_remedy(str(caught.value), target)
     assert list(tmp_path.iterdir()) == []
 

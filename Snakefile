@@ -38,6 +38,7 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
 include: "workflow/rules/lifelong.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/verify.smk"
 
 
 # Run by the snakemake process itself, never submitted to a cluster: the downloads

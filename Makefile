@@ -15,7 +15,7 @@ CONFIG ?= config/paper.yaml
 
 .DEFAULT_GOAL := help
 .PHONY: help demo rehearsal test test-cluster lint bench report dryrun paper-dryrun clean \
-	clean-venv prefetch venv-locked lock
+	clean-venv prefetch preflight venv-locked lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -73,6 +73,12 @@ paper-dryrun: $(STAMP) ## list the jobs of the paper-scale DAG (config/paper.yam
 clean: ## remove results/, reports/, logs/ and job benchmarks (never data/)
 	rm -rf results logs benchmarks/jobs
 	find reports -mindepth 1 ! -name .gitkeep -delete
+
+# Before booking GPUs: which datasets of CONFIG are on disk and intact, and what to do
+# about the others. Reads the disk only: no download, nothing written under data/raw.
+preflight: $(STAMP) ## report every dataset CONFIG needs: ready, missing, partial or malformed, and the next step
+	snakemake --cores 1 reports/preflight.csv --configfile $(CONFIG)
+	@echo "table: reports/preflight.md"
 
 # On the submit host: compute nodes then run offline (docs/cluster.md).
 prefetch: $(STAMP) ## fetch and verify every dataset and ImageNet weight file (CONFIG=config/paper.yaml)

@@ -30,6 +30,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/standin.smk"
 include: "workflow/rules/prefetch.smk"
+include: "workflow/rules/preflight.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/onemodel.smk"
@@ -48,6 +49,7 @@ localrules:
     fetch_raw,
     fetch_weights,
     prefetch,
+    preflight,
     synth_contact_sheet,
     multiscript_table4,
     transfer_report,

@@ -606,10 +606,17 @@ def _preprocess_paths(
 
 
 def _fill_images(
-    images: np.ndarray, paths: list[str], opts: dict, workers: int, on_error: str, progress: bool
+    images: np.ndarray,
+    paths: list[str],
+    opts: dict,
+    workers: int,
+    on_error: str,
+    progress: bool,
+    filled=None,
 ) -> list[int]:
     """Process ``paths`` into the rows of ``images`` (an array or a memmap); the
-    positions of the failed paths (their rows stay zero) are returned."""
+    positions of the failed paths (their rows stay zero) are returned. ``filled``,
+    if given, is called with each block of rows once written, in order."""
     if on_error not in ("stop", "skip"):
         raise ValueError(f"on_error must be 'stop' or 'skip', got {on_error!r}")
     workers = _n_workers(workers)
@@ -631,6 +638,8 @@ def _fill_images(
             failed.append(start + pos)
             reasons[start + pos] = reason
         images[start:end] = chunk
+        if filled is not None:
+            filled(images[start:end])
     if failed:
         log.warning("skipped %d unreadable or degenerate image(s):", len(failed))
         for i in failed:
@@ -646,15 +655,20 @@ def _write_images(
     on_error: str,
     progress: bool,
     where: str,
-) -> list[int]:
+) -> tuple[list[int], str]:
     """Process ``paths`` straight into the .npy file ``target`` (memory-mapped, written
     atomically): the dataset is never held in memory, whatever its size. Rows of
-    failed paths are left out; their positions are returned."""
+    failed paths are left out. Returns their positions and the file's digest
+    (hwbench.store), hashed block by block as the rows are written."""
     shape = (len(paths), *_image_shape(opts))
     with store.atomic_path(target) as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         store.reserve(tmp, os.path.getsize(tmp))  # a full disk: an error now, not a SIGBUS
-        failed = _fill_images(images, paths, opts, workers, on_error, progress)
+        hasher = store.new_hasher()
+        with open(tmp, "rb") as f:
+            hasher.update(f.read(images.offset))  # the .npy header, then the rows in order
+        failed = _fill_images(images, paths, opts, workers, on_error, progress, hasher.update)
+        digest = hasher.hexdigest()
         if len(failed) == len(paths):
             raise PreprocessError(f"{where}: none of the {len(paths)} images could be read")
         if failed:
@@ -664,10 +678,10 @@ def _write_images(
                 rows = keep[start : start + MAX_CHUNK]
                 images[start : start + len(rows)] = images[rows]
             with store.atomic_path(tmp) as compact:  # a file with only the kept rows
-                np.save(compact, images[: len(keep)])
+                digest = store.save_npy(compact, images[: len(keep)])
         images.flush()
         del images
-    return failed
+    return failed, digest
 
 
 def preprocess_arrays(
@@ -760,7 +774,7 @@ def preprocess_manifest(
     meta.csv gets the manifest's columns except ``file``; rows of skipped images
     are dropped. ``native=True``: ink only, at the images' own size (see
     :func:`preprocess_files`). images.npy is written memory-mapped, never held in
-    memory. Returns a summary: images written, skipped paths.
+    memory; its digest goes to digest.json. Returns a summary: images written, skipped paths.
     """
     manifest_csv = Path(manifest_csv)
     out_folder = Path(out_folder)
@@ -771,7 +785,10 @@ def preprocess_manifest(
     how = f"native size {opts['size']}" if native else f"sigma={sigma} border={border}"
     log.info("%s: %d images, %s", manifest_csv, len(paths), how)
     target = out_folder / store.IMAGES_FILE
-    failed = _write_images(target, paths, opts, workers, on_error, progress, str(manifest_csv))
+    failed, digest = _write_images(
+        target, paths, opts, workers, on_error, progress, str(manifest_csv)
+    )
+    store.write_digest(out_folder, digest)
     keep = np.ones(len(paths), bool)
     keep[failed] = False
     meta = frame.loc[keep].drop(columns="file").reset_index(drop=True)

@@ -1,10 +1,12 @@
 """The processed-dataset format and atomic file writes.
 
 A processed dataset is a folder with ``images.npy`` (uint8, N x 28 x 28, white
-ink on black like MNIST; colour datasets such as CIFAR-100 are N x H x W x 3) and
-``meta.csv`` (one row per image). Every writer in
-hwbench goes through :func:`atomic_path` so a killed job never leaves a file
-that looks complete.
+ink on black like MNIST; colour datasets such as CIFAR-100 are N x H x W x 3),
+``meta.csv`` (one row per image) and ``digest.json`` (the content digest of
+images.npy, computed while it is written: a job can fingerprint the store without
+reading it). Every writer in hwbench goes through :func:`atomic_path` so a killed
+job never leaves a file that looks complete. :func:`open_images` is the one way to
+open images.npy: its header, length and rows are checked before numpy reads it.
 
 Storage faults: a write that fails because the disk is full (ENOSPC), a quota
 is exceeded (EDQUOT) or the device reports an I/O error (EIO) raises
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -34,6 +38,10 @@ import pandas as pd
 META_COLUMNS = ["label", "label_name", "script", "writer", "pen", "source_split"]
 IMAGES_FILE = "images.npy"
 META_FILE = "meta.csv"
+DIGEST_FILE = "digest.json"
+DIGEST_ALGORITHM = "blake2b-128"
+_DIGEST_KEYS = {"file", "algorithm", "digest", "bytes", "shape", "dtype"}
+_READ_BLOCK = 8 << 20  # bytes per read when hashing a file
 
 
 class DatasetFormatError(ValueError):
@@ -213,9 +221,103 @@ def write_csv(path: str | os.PathLike, frame: pd.DataFrame, **kwargs) -> None:
         frame.to_csv(tmp, **kwargs)
 
 
-def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+def new_hasher():
+    """The hash of a store's digest (:data:`DIGEST_ALGORITHM`)."""
+    return hashlib.blake2b(digest_size=16)
+
+
+class _HashingWriter:
+    """A binary file that hashes what is written to it (numpy writes .npy files
+    through ``write``, header first, then the data in blocks)."""
+
+    def __init__(self, raw, hasher) -> None:
+        self._raw, self._hasher = raw, hasher
+
+    def write(self, data) -> int:
+        self._hasher.update(data)
+        return self._raw.write(data)
+
+
+def save_npy(path: str | os.PathLike, array: np.ndarray) -> str:
+    """``np.save`` to ``path`` (in place, not atomic); returns the digest of the
+    file's bytes, computed while writing them (no second read)."""
+    hasher = new_hasher()
+    with open(path, "wb") as raw:
+        np.save(_HashingWriter(raw, hasher), array, allow_pickle=False)
+    return hasher.hexdigest()
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> str:
+    """Write ``array`` to the .npy file ``path`` atomically; returns its digest."""
     with atomic_path(path) as tmp:
-        np.save(tmp, array)
+        digest = save_npy(tmp, array)
+    return digest
+
+
+def store_digest(images_path: str | os.PathLike) -> str:
+    """The hex digest of a file's bytes (:data:`DIGEST_ALGORITHM`), read in blocks."""
+    hasher = new_hasher()
+    block = bytearray(_READ_BLOCK)
+    view = memoryview(block)
+    with open(images_path, "rb") as f:
+        while n := f.readinto(block):
+            hasher.update(view[:n])
+    return hasher.hexdigest()
+
+
+def write_digest(folder: str | os.PathLike, digest: str) -> None:
+    """Record ``digest`` (of the folder's images.npy, as the writer computed it) in
+    ``digest.json``, with the file's size, shape and dtype, atomically."""
+    folder = Path(folder)
+    images_path = folder / IMAGES_FILE
+    layout = npy_layout(images_path)
+    record = {
+        "file": IMAGES_FILE,
+        "algorithm": DIGEST_ALGORITHM,
+        "digest": digest,
+        "bytes": images_path.stat().st_size,
+        "shape": list(layout.shape),
+        "dtype": str(layout.dtype),
+    }
+    write_json(folder / DIGEST_FILE, record)
+
+
+def recorded_digest(folder: str | os.PathLike) -> dict:
+    """The digest record of the store in ``folder`` (see :func:`write_digest`).
+
+    A missing or garbled ``digest.json`` raises :class:`DatasetFormatError` naming it."""
+    path = Path(folder) / DIGEST_FILE
+    if not path.exists():
+        raise DatasetFormatError(
+            f"{path} not found: every writer of {IMAGES_FILE} records its digest there; "
+            + rebuild_hint(path)
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DatasetFormatError(
+            f"{path}: not a JSON digest record ({err}); " + rebuild_hint(path)
+        ) from err
+    problem = _digest_problem(record)
+    if problem:
+        raise DatasetFormatError(f"{path}: {problem}; " + rebuild_hint(path))
+    return record
+
+
+def _digest_problem(record) -> str | None:
+    """What is wrong with a parsed digest record, or None."""
+    if not isinstance(record, dict) or set(record) != _DIGEST_KEYS:
+        keys = sorted(record) if isinstance(record, dict) else type(record).__name__
+        return f"expected the keys {sorted(_DIGEST_KEYS)}, got {keys}"
+    if record["file"] != IMAGES_FILE or record["algorithm"] != DIGEST_ALGORITHM:
+        return (
+            f"records {record['file']!r} hashed with {record['algorithm']!r}; "
+            f"expected {IMAGES_FILE!r} with {DIGEST_ALGORITHM!r}"
+        )
+    digest = record["digest"]
+    if not isinstance(digest, str) or not re.fullmatch("[0-9a-f]{32}", digest):
+        return f"digest {digest!r} is not 32 lower-case hex digits"
+    return None
 
 
 @dataclass
@@ -250,7 +352,8 @@ def _image_shape_ok(images: np.ndarray) -> bool:
 
 
 def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataFrame) -> None:
-    """Write ``images.npy`` and ``meta.csv`` into ``folder`` (each atomically)."""
+    """Write ``images.npy``, its ``digest.json`` and ``meta.csv`` into ``folder``
+    (each atomically)."""
     folder = Path(folder)
     images = np.ascontiguousarray(images, dtype=np.uint8)
     if not _image_shape_ok(images):
@@ -258,7 +361,7 @@ def save_processed(folder: str | os.PathLike, images: np.ndarray, meta: pd.DataF
             f"{folder}: images must be N x H x W (or N x H x W x 3), got shape {images.shape}"
         )
     validate_meta(meta, len(images), str(folder / META_FILE))  # before writing anything
-    write_npy(folder / IMAGES_FILE, images)
+    write_digest(folder, write_npy(folder / IMAGES_FILE, images))
     save_meta(folder, meta, len(images))
 
 
@@ -266,7 +369,7 @@ def save_meta(folder: str | os.PathLike, meta: pd.DataFrame, n_images: int) -> N
     """Write ``meta.csv`` of ``n_images`` images (the store's columns first), atomically.
 
     For writers that fill ``images.npy`` themselves (memory-mapped, see
-    hwbench.preprocess)."""
+    hwbench.preprocess); they record its digest with :func:`write_digest`."""
     folder = Path(folder)
     validate_meta(meta, n_images, str(folder / META_FILE))
     write_csv(folder / META_FILE, meta[META_COLUMNS + [c for c in meta if c not in META_COLUMNS]])

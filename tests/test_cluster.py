@@ -38,7 +38,7 @@ def test_downloads_and_report_jobs_are_local_rules():
     local = {name for name, rule in rules.items() if rule.local}
     reporting = {name for name, rule in rules.items() if rule.report}
     assert {"multiscript_table4", "transfer_report", "synth_contact_sheet"} <= reporting
-    assert reporting | {"fetch_raw", "fetch_weights", "prefetch"} == local
+    assert reporting | {"fetch_raw", "fetch_weights", "prefetch", "preflight"} == local
     training = {name for name, rule in rules.items() if rule.gpu}
     assert not training & local
 

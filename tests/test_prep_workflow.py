@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from hwbench.splits import SCHEMES
-from hwbench.store import load_processed, read_split
+from hwbench.store import load_processed, read_split, recorded_digest, store_digest
 from tests.conftest import REPO, planned_jobs, run_snakemake, write_config
 from tests.test_preprocess import write_images
 
@@ -55,6 +55,9 @@ def test_preprocess_and_splits_rules(workdir):
     done = load_processed(workdir / "data/processed/synth")
     assert done.images.shape == (len(frame), 28, 28)
     assert list(done.meta["writer"]) == list(frame["writer"])
+    # the rule's declared digest output describes the store it wrote
+    processed = workdir / "data/processed/synth"
+    assert recorded_digest(processed)["digest"] == store_digest(processed / "images.npy")
     assert (workdir / "logs/preprocess/synth.log").exists()
     for scheme in SCHEMES:
         split = read_split(workdir / f"data/splits/synth/{scheme}.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from PIL import Image
 
 from hwbench import preprocess as pp
-from hwbench.store import load_processed
+from hwbench.store import load_processed, recorded_digest
 
 
 def paper(side: int = 128) -> np.ndarray:
@@ -283,6 +284,24 @@ def test_preprocess_manifest_writes_store_format_and_drops_skipped_rows(tmp_path
     assert "file" not in done.meta.columns
     paths = [str(raw / f) for f in kept["file"]]
     np.testing.assert_array_equal(done.images, expected_of(paths))
+
+
+@pytest.mark.parametrize("bad", [None, 37], ids=["all-read", "one-skipped"])
+def test_manifest_digest_is_the_hash_of_the_written_file(tmp_path, bad):
+    """Hashed while the memory-mapped rows are written (several chunks, two
+    workers), or while the compacted file is written when a row was skipped."""
+    raw = tmp_path / "raw"
+    frame = write_manifest(raw, 70)
+    if bad is not None:
+        truncate(str(raw / frame["file"][bad]))
+    pp.preprocess_manifest(
+        raw / "manifest.csv", tmp_path / "out", on_error="skip", workers=2, progress=False
+    )
+    images = tmp_path / "out" / "images.npy"
+    record = recorded_digest(tmp_path / "out")
+    assert record["digest"] == hashlib.blake2b(images.read_bytes(), digest_size=16).hexdigest()
+    assert record["shape"] == [70 if bad is None else 69, 28, 28]
+    assert record["bytes"] == images.stat().st_size
 
 
 def test_manifest_without_a_column_is_refused(tmp_path):

@@ -19,6 +19,7 @@ from hwbench import engine
 from hwbench import report as hwreport
 from hwbench.datasets import registry, rules, standin
 from hwbench.datasets.standin import NOTE, StandinParams
+from hwbench.engine import loop as engine_loop
 from hwbench.store import save_processed
 from tests.conftest import REPO, deep_update, planned_jobs, write_config
 
@@ -276,14 +277,14 @@ def _digits_job(config, tmp_path) -> dict:
 def _sigterm_at_step(monkeypatch, step: int):
     """Send this process SIGTERM, as SLURM does before a kill, once the engine has
     finished training step ``step`` of an epoch (its handler then checkpoints)."""
-    original = engine._maybe_checkpoint_mid_epoch
+    original = engine_loop._maybe_checkpoint_mid_epoch
 
     def hook(run, flag, more_steps):
         if run.position.step == step and more_steps:
             os.kill(os.getpid(), signal.SIGTERM)
         return original(run, flag, more_steps)
 
-    monkeypatch.setattr(engine, "_maybe_checkpoint_mid_epoch", hook)
+    monkeypatch.setattr(engine_loop, "_maybe_checkpoint_mid_epoch", hook)
 
 
 def _state(run_dir: Path) -> dict:

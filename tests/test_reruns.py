@@ -294,8 +294,13 @@ def test_study_plans_import_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
-def test_editing_the_shared_engine_reruns_all_training_and_nothing_else(studies):
-    with edited(studies / "hwbench/engine.py", add_comment):
+ENGINE_MODULES = sorted(p.name for p in (REPO / "hwbench/engine").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", ENGINE_MODULES)
+def test_editing_the_shared_engine_reruns_all_training_and_nothing_else(studies, module):
+    """Every module of the engine package is a code input of every training job."""
+    with edited(studies / "hwbench/engine" / module, add_comment):
         planned = plan_all(studies)
     expected = {rule: n for jobs in STUDY_JOBS.values() for rule, n in jobs.items()}
     assert planned == expected

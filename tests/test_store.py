@@ -1,6 +1,9 @@
-"""The processed format: grey N x H x W images, or colour N x H x W x 3; storage faults."""
+"""The processed format: grey N x H x W images, or colour N x H x W x 3; the
+content digest recorded beside images.npy; damaged stores and storage faults."""
 
 import errno
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -10,7 +13,15 @@ import pandas as pd
 import pytest
 
 from hwbench import store
-from hwbench.store import META_COLUMNS, DatasetFormatError, load_processed, save_processed
+from hwbench.store import (
+    DIGEST_FILE,
+    META_COLUMNS,
+    DatasetFormatError,
+    load_processed,
+    recorded_digest,
+    save_processed,
+    store_digest,
+)
 
 
 def meta(n):
@@ -45,7 +56,7 @@ def _full_disk_save(real_save, nbytes=64):
     """A save that writes ``nbytes`` of the file, then finds the disk full."""
 
     def save(file, *args, **kwargs):
-        Path(file).write_bytes(b"\0" * nbytes)
+        file.write(b"\0" * nbytes)  # numpy writes through the store's hashing writer
         raise OSError(errno.ENOSPC, ENOSPC_TEXT)
 
     return save
@@ -67,7 +78,8 @@ def test_full_disk_during_a_store_write_names_the_file_and_keeps_the_old_one(tmp
     _names_path_space_and_remedy(str(caught.value), tmp_path / "images.npy")
     assert "the disk is full (ENOSPC)" in str(caught.value)
     assert (tmp_path / "images.npy").read_bytes() == before  # nothing written is lost
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["images.npy", "meta.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digest.json", "images.npy", "meta.csv"]
+    assert recorded_digest(tmp_path)["digest"] == store_digest(tmp_path / "images.npy")
 
 
 def test_io_error_during_a_table_write_is_reported(tmp_path, monkeypatch):
@@ -175,3 +187,86 @@ def test_store_with_trailing_bytes_is_refused(tmp_path):
     with open(images, "ab") as f:
         f.write(b"\0" * 784)
     _refused(tmp_path, r"longer than its header says")
+
+
+# --------------------------------------------------------------------------- digest
+
+
+def fresh_digest(path) -> str:
+    """blake2b-128 of the whole file, computed here without hwbench."""
+    return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+
+
+@pytest.mark.parametrize("shape", [(5, 28, 28), (3, 32, 32, 3), (0, 28, 28)])
+def test_digest_is_the_hash_of_the_written_file(tmp_path, shape):
+    rng = np.random.default_rng(0)
+    save_processed(tmp_path, rng.integers(0, 256, shape, dtype=np.uint8), meta(shape[0]))
+    record = recorded_digest(tmp_path)
+    images = tmp_path / "images.npy"
+    assert record == {
+        "file": "images.npy",
+        "algorithm": "blake2b-128",
+        "digest": fresh_digest(images),
+        "bytes": images.stat().st_size,
+        "shape": list(shape),
+        "dtype": "uint8",
+    }
+    assert store_digest(images) == record["digest"]
+    assert json.loads((tmp_path / DIGEST_FILE).read_text()) == record
+
+
+def test_store_digest_streams_files_larger_than_its_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "_READ_BLOCK", 1000)  # many blocks and a partial last one
+    path = tmp_path / "blob.bin"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 4321, dtype=np.uint8).tobytes())
+    assert store_digest(path) == fresh_digest(path)
+
+
+def test_a_changed_store_gives_a_changed_digest(tmp_path):
+    images = np.zeros((4, 28, 28), np.uint8)
+    save_processed(tmp_path / "a", images, meta(4))
+    changed = images.copy()
+    changed[2, 14, 14] = 1  # one pixel
+    save_processed(tmp_path / "b", changed, meta(4))
+    save_processed(tmp_path / "c", images, meta(4))
+    a, b, c = (recorded_digest(tmp_path / x)["digest"] for x in "abc")
+    assert a != b and a == c
+    # a store damaged after it was written no longer matches its record
+    path = tmp_path / "a" / "images.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert store_digest(path) != a
+
+
+def test_a_missing_digest_names_the_file_and_the_rebuild(tmp_path):
+    save_processed(tmp_path, np.zeros((2, 28, 28), np.uint8), meta(2))
+    (tmp_path / DIGEST_FILE).unlink()
+    with pytest.raises(DatasetFormatError) as err:
+        recorded_digest(tmp_path)
+    assert str(tmp_path / DIGEST_FILE) in str(err.value) and "not found" in str(err.value)
+    assert f"snakemake --cores all --force {tmp_path / DIGEST_FILE}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not a JSON digest record"),
+        ("[1, 2]", "expected the keys"),
+        ('{"file": "images.npy"}', "expected the keys"),
+        ("BAD_ALGORITHM", "expected 'images.npy' with 'blake2b-128'"),
+        ("SHORT_DIGEST", "is not 32 lower-case hex digits"),
+    ],
+)
+def test_a_garbled_digest_names_the_file(tmp_path, text, problem):
+    save_processed(tmp_path, np.zeros((2, 28, 28), np.uint8), meta(2))
+    path = tmp_path / DIGEST_FILE
+    good = json.loads(path.read_text())
+    if text == "BAD_ALGORITHM":
+        text = json.dumps({**good, "algorithm": "md5"})
+    elif text == "SHORT_DIGEST":
+        text = json.dumps({**good, "digest": good["digest"][:8]})
+    path.write_text(text)
+    with pytest.raises(DatasetFormatError, match=problem) as err:
+        recorded_digest(tmp_path)
+    assert str(path) in str(err.value) and "--force" in str(err.value)

@@ -20,6 +20,7 @@ from PIL import Image
 
 from hwbench.datasets.common import concat, make_meta, white_on_black
 from hwbench.datasets.extract import extract_rar, open_zip, read_zip_member
+from hwbench.datasets.textrecords import locate_decode_error, locate_parse_error, record_error
 from hwbench.datasets.vocab import ARABIC_DIGITS
 
 log = logging.getLogger("hwbench.datasets")
@@ -87,17 +88,26 @@ def read_madbase_rar(files: dict[str, Path]):
 
 
 def _parse_csv(data: bytes, where: str) -> np.ndarray:
-    text = data.decode("utf-8-sig", errors="replace")
+    lines = data.splitlines()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # name the line, not a byte offset
+        raise locate_decode_error(lines, where, "utf-8", MadbaseFormatError) from exc
     first = text.split("\n", 1)[0]
     header = 0 if re.search(r"[A-Za-z]", first) else None  # a few re-uploads add a header row
     try:
         frame = pd.read_csv(io.StringIO(text), header=header)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise MadbaseFormatError(f"{where}: not a numeric CSV ({exc})") from exc
-    values = frame.to_numpy()
-    if not np.issubdtype(values.dtype, np.number) or np.isnan(values).any():
-        raise MadbaseFormatError(f"{where}: non-numeric or empty cells")
-    return values
+        message = f"not a numeric CSV ({exc})"
+        raise locate_parse_error(lines, where, message, MadbaseFormatError) from exc
+    cells = frame.apply(pd.to_numeric, errors="coerce")
+    bad = np.flatnonzero(cells.isna().any(axis=1).to_numpy())
+    if len(bad):
+        number = int(bad[0]) + 1 + (header is not None)
+        raise record_error(
+            where, number, lines[number - 1], "non-numeric or empty cells", MadbaseFormatError
+        )
+    return cells.to_numpy()
 
 
 def read_madbase_csv(archive: Path):

@@ -611,7 +611,7 @@ IFN_ENIT = DatasetSpec(
     image_shape=(120, 600),  # data.ifn_enit.height x max_width (the defaults)
     source_splits=("train", "test"),
     test_splits=("test",),
-    writer_format="w{w:02d}",
+    writer_format="ae{w:02d}",  # the reader's writer: a file name's prefix, e.g. cj11_028
     script="arabic",
 )
 

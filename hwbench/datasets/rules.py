@@ -12,6 +12,7 @@ COMMON_CODE = (
     "datasets/common.py",
     "datasets/vocab.py",
     "datasets/extract.py",
+    "datasets/textrecords.py",
     "charsets.py",
     "store.py",
     "logs.py",
@@ -119,9 +120,10 @@ def check_dataset_names(config: dict) -> None:
         )
 
 
-def prefetch_datasets(config: dict) -> list[str]:
-    """Downloadable datasets the config reads: config ``datasets`` plus every
-    ``dataset:`` / ``datasets:`` value of a study (what `snakemake prefetch` fetches)."""
+def config_datasets(config: dict) -> list[str]:
+    """Registered datasets the config reads: config ``datasets`` plus every
+    ``dataset:`` / ``datasets:`` value of a study, and the raw dataset of each
+    native-size variant (what `snakemake prefetch` fetches, what preflight checks)."""
     named = set(config.get("datasets", []))
 
     def walk(node, top=False):
@@ -138,7 +140,12 @@ def prefetch_datasets(config: dict) -> list[str]:
 
     walk(config, top=True)
     named |= {raw_dataset(config, n) for n in named}  # a native-size variant needs its raw data
-    return sorted(named & set(fetched_datasets()))
+    return sorted(named & set(registry.REGISTRY))
+
+
+def prefetch_datasets(config: dict) -> list[str]:
+    """Downloadable datasets the config reads (what `snakemake prefetch` fetches)."""
+    return sorted(set(config_datasets(config)) & set(fetched_datasets()))
 
 
 def standin(config: dict) -> dict:

@@ -9,36 +9,47 @@ word among the dataset's sorted distinct words, ``label_name`` the word,
 ``writer`` from the dataset's own records and ``source_split`` the paper's
 partition. The copy is read in place (nothing is copied or deleted).
 
-IAM (Marti & Bunke 2002), the layout of its download page:
+IAM (Marti & Bunke 2002), as its files really are (verbatim records in
+tests/test_datasets_words.py, sources in docs/datasets.md):
 
-- ``ascii/words.txt``: ``a01-000u-00-00 ok 154 1 408 768 27 51 AT A`` per word
-  (id, segmentation ok/err, grey level, components, x y w h, tag, transcription;
-  ``#`` starts a comment). The transcription is everything after the tag.
-- ``words/a01/a01-000u/a01-000u-00-00.png``.
+- ``ascii/words.txt``: ``a01-000u-00-00 ok 154 408 768 27 51 AT A`` per word: id,
+  segmentation ok/err, grey level, x y w h, grammatical tag, then the transcription
+  from the 9th field on (``#`` starts a comment). The file's own header documents a
+  "number of components" field after the grey level that its records do not carry;
+  public loaders (SimpleHTR, the Keras handwriting example) read 8 fields before the
+  transcription, as here. A transcription may hold a space (lines.txt writes the
+  token ``M Ps``): every field from the 9th on is kept.
+- ``words/a01/a01-000u/a01-000u-00-00.png``. Two images of the release are broken
+  (``a01-117-05-02``, ``r06-022-03-05``); public loaders skip them, and so does this
+  reader, logging each skip.
 - ``ascii/forms.txt`` (``a01-000u 000 2 prt 7 5 52 36``: form, writer, ...), for
   the writer ids; optional (without it ``writer`` is empty).
 - The partition of the "Large Writer Independent Text Line Recognition Task"
   (``trainset.txt``, ``validationset1.txt``, ``validationset2.txt``,
-  ``testset.txt``: one line id such as ``a01-000u-00`` per line), in the copy's
-  root, ``task/`` or ``largeWriterIndependentTextLineRecognitionTask/``. This is
-  the writer-independent split of the IAM word-spotting literature the paper
-  follows ([17], [34]): train and both validation sets are trained on
-  (source_split ``train`` / ``val``), ``testset`` is the test set. Words of lines
-  in none of the lists are left out.
+  ``testset.txt``: one line id such as ``a01-000u-00`` per line; a form id such as
+  ``a01-000u`` stands for all its lines), in the copy's root, ``task/`` or
+  ``largeWriterIndependentTextLineRecognitionTask/``. This is the writer-independent
+  split of the IAM word-spotting literature the paper follows ([17], [34]): train
+  and both validation sets are trained on (source_split ``train`` / ``val``),
+  ``testset`` is the test set. Words of lines in none of the lists are left out.
 
-IFN/ENIT (Pechwitz et al. 2002): folders ``set_a`` ... ``set_e``, each with
-``tru/<name>.tru`` (ground truth, Windows-1256) and the image ``tif/<name>.tif``
-(``.bmp`` / ``.png`` are accepted too, in ``tif/``, ``bmp/``, ``png/`` or beside
-the ``.tru``). The word is the ``AW1:`` field of the ``LBL:`` line, as the
-authors' code reads it; the writer is the file name's prefix before ``_`` (one
-form per writer). The paper's partition is a random 75 % / 25 % of all words
-(``test_fraction`` 0.25, ``seed``); ``test_sets`` (e.g. ``[e]``) gives the
+IFN/ENIT (Pechwitz et al. 2002), as public loaders read the release
+(``ifnenit_v2.0p1e/data/set_a/...``): folders ``set_a`` ... ``set_e`` (in the copy's
+root or its ``data/`` folder), each with ``tru/<name>.tru`` (ground truth,
+Windows-1256) and the image in ``tif/<name>.tif`` or ``bmp/<name>.bmp`` (``.png`` is
+accepted too, in ``png/`` or beside the ``.tru``). The word is the ``AW1:`` token of
+the ``LBL:`` line (tokens separated by ``;``), as the public loaders read it; the
+writer is the file name's prefix before ``_`` (``cj11_028``: writer ``cj11``). No
+verbatim ``.tru`` record is public (the set needs registration): docs/datasets.md
+lists this reader as unverified. The paper's partition is a random 75 % / 25 % of
+all words (``test_fraction`` 0.25, ``seed``); ``test_sets`` (e.g. ``[e]``) gives the
 set-based protocol instead.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from hwbench.datasets.manual import ManualDatasetError
+from hwbench.datasets.textrecords import decode_line, numbered_lines, record_error
 from hwbench.store import META_COLUMNS
 from hwbench.wordimages import normalize_word_files
 
@@ -58,6 +70,10 @@ IAM_PARTITION = {
     "testset.txt": "test",
 }
 IAM_PARTITION_DIRS = ("", "task", "largeWriterIndependentTextLineRecognitionTask")
+# Word images of the release that cannot be read (SimpleHTR's bad_samples_reference).
+IAM_BROKEN = frozenset({"a01-117-05-02", "r06-022-03-05"})
+# a01-000u-00 (line) or a01-000u (form) in a partition list
+IAM_ID = re.compile(r"[a-z]\d\d-\d\d\d[a-z]?(-\d\d)?")
 IFN_SETS = ("a", "b", "c", "d", "e")
 IFN_IMAGE_SUFFIXES = (".tif", ".tiff", ".bmp", ".png")
 IFN_ENCODING = "cp1256"
@@ -141,21 +157,36 @@ def first_existing(root: Path, candidates: list[str]) -> Path | None:
 
 
 def read_iam_words(path: Path) -> pd.DataFrame:
-    """words.txt -> id, status, word (the transcription: every field after the tag)."""
+    """words.txt -> id, status, word (the transcription: every field from the 9th on).
+
+    The known broken images (:data:`IAM_BROKEN`) are left out, each skip logged.
+    """
     rows = []
-    with open(path, encoding="utf-8", errors="strict") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n").rstrip("\r")
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split(" ")
-            if len(fields) < 10 or fields[1] not in ("ok", "err"):
-                raise WordDatasetError(
-                    f"{path}:{number}: {line!r} is not a words.txt record "
-                    "('<id> ok|err <grey> <components> <x> <y> <w> <h> <tag> <transcription>'); "
-                    "use the words.txt of the IAM download (ascii.tgz)"
-                )
-            rows.append((fields[0], fields[1], " ".join(fields[9:])))
+    hint = "use the words.txt of the IAM download (ascii.tgz), unmodified"
+    for number, line in numbered_lines(path, "utf-8", WordDatasetError, hint):
+        if not line.strip() or line.startswith("#"):
+            continue
+        # a01-000u-00-00 ok 154 408 768 27 51 AT A: id, ok|err, grey, x y w h, tag, word
+        fields = line.split(" ")
+        if len(fields) < 9 or fields[1] not in ("ok", "err"):
+            raise record_error(
+                path,
+                number,
+                line,
+                "not a words.txt record ('<id> ok|err <grey> <x> <y> <w> <h> <tag> "
+                f"<transcription>'); {hint}",
+                WordDatasetError,
+            )
+        if fields[0] in IAM_BROKEN:
+            log.warning(
+                "iam: skipped %s (%s:%d): a known broken image of the IAM release, "
+                "skipped by public loaders too",
+                fields[0],
+                path,
+                number,
+            )
+            continue
+        rows.append((fields[0], fields[1], " ".join(fields[8:])))
     if not rows:
         raise WordDatasetError(f"{path}: no word records")
     return pd.DataFrame(rows, columns=["item", "status", "word"])
@@ -167,19 +198,27 @@ def read_iam_writers(path: Path | None) -> dict[str, str]:
         log.warning("iam: no ascii/forms.txt: writer ids stay empty")
         return {}
     writers = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split()
-            if len(fields) < 2:
-                raise WordDatasetError(f"{path}:{number}: {line.strip()!r} names no writer")
-            writers[fields[0]] = fields[1]
+    hint = "use the forms.txt of the IAM download (ascii.tgz), unmodified"
+    for number, line in numbered_lines(path, "utf-8", WordDatasetError, hint):
+        if not line.strip() or line.startswith("#"):
+            continue
+        # a01-000u 000 2 prt 7 5 52 36: form, writer, sentences, segmentation, ...
+        fields = line.split()
+        if len(fields) < 2 or not fields[1].isdigit():
+            raise record_error(
+                path,
+                number,
+                line,
+                f"not a forms.txt record ('<form> <writer> ...'); {hint}",
+                WordDatasetError,
+            )
+        writers[fields[0]] = fields[1]
     return writers
 
 
 def read_iam_partition(root: Path) -> dict[str, str]:
-    """{line id: train/val/test} from the four list files of the writer-independent task."""
+    """{line or form id: train/val/test} from the four list files of the writer-independent
+    task (one id per line)."""
     folder = next(
         (
             root / d
@@ -195,11 +234,38 @@ def read_iam_partition(root: Path) -> dict[str, str]:
             "largeWriterIndependentTextLineRecognitionTask.zip from the IAM download page "
             "into the copy (docs/datasets.md)."
         )
-    split_of = {}
+    split_of: dict[str, str] = {}
     for name, split in IAM_PARTITION.items():
-        for line in (folder / name).read_text(encoding="utf-8").split():
-            split_of[line] = split
+        path = folder / name
+        hint = "use the list of largeWriterIndependentTextLineRecognitionTask.zip, unmodified"
+        for number, line in numbered_lines(path, "utf-8", WordDatasetError, hint):
+            entry = line.strip()
+            if not entry:
+                continue
+            if not IAM_ID.fullmatch(entry):
+                raise record_error(
+                    path,
+                    number,
+                    line,
+                    f"not a line id like a01-000u-00 (or a form id like a01-000u); {hint}",
+                    WordDatasetError,
+                )
+            if split_of.setdefault(entry, split) != split:
+                raise record_error(
+                    path,
+                    number,
+                    line,
+                    f"also listed in the {split_of[entry]} lists; {hint}",
+                    WordDatasetError,
+                )
     return split_of
+
+
+def iam_splits(items: pd.Series, split_of: Mapping[str, str]) -> pd.Series:
+    """source_split of each word id: its line's list, else its form's (NaN: neither)."""
+    lines = items.str.rsplit("-", n=1).str[0]
+    forms = items.str.split("-").str[:2].str.join("-")
+    return lines.map(split_of).fillna(forms.map(split_of))
 
 
 def iam_image(root: Path, item: str) -> Path:
@@ -221,8 +287,7 @@ def read_iam(files: Mapping, raw: Path, options: Mapping | None = None):
     if options.get("drop_err", False):
         words = words[words["status"] == "ok"]
     split_of = read_iam_partition(root)
-    lines = words["item"].str.rsplit("-", n=1).str[0]
-    words = words.assign(source_split=lines.map(split_of))
+    words = words.assign(source_split=iam_splits(words["item"], split_of))
     outside = int(words["source_split"].isna().sum())
     if outside:
         log.info("iam: %d words are on lines outside the partition and are left out", outside)
@@ -243,11 +308,9 @@ def read_iam(files: Mapping, raw: Path, options: Mapping | None = None):
 
 def read_tru_word(path: Path) -> str:
     """The ``AW1`` word of an IFN/ENIT ground-truth file (``LBL: AW1:<word>;AW2:...``)."""
-    try:
-        text = path.read_bytes().decode(IFN_ENCODING)
-    except UnicodeDecodeError as err:
-        raise WordDatasetError(f"{path}: not a Windows-1256 .tru file ({err})") from err
-    for line in text.splitlines():
+    hint = "IFN/ENIT .tru files are Windows-1256; use the files of the release, unmodified"
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        line = decode_line(raw, path, number, IFN_ENCODING, WordDatasetError, hint)
         key, _, value = line.partition(":")
         if key.strip() != "LBL":
             continue
@@ -255,13 +318,24 @@ def read_tru_word(path: Path) -> str:
             name, _, word = token.strip().partition(":")
             if name.strip() == "AW1" and word.strip():
                 return word.strip()
+        raise record_error(
+            path, number, line, "the LBL line has no 'AW1:<word>' token", WordDatasetError
+        )
     raise WordDatasetError(
         f"{path}: no 'LBL: AW1:<word>;' field; is it an IFN/ENIT .tru ground-truth file?"
     )
 
 
+def ifn_root(root: Path) -> Path:
+    """The folder holding set_a ... : the copy itself, or its data/ (the release's layout,
+    ifnenit_v2.0p1e/data/set_a)."""
+    if not any(root.glob("set_*")) and any((root / "data").glob("set_*")):
+        return root / "data"
+    return root
+
+
 def ifn_image(tru: Path) -> Path | None:
-    """The image beside a .tru file: set_x/{tif,bmp,png}/<name>.<ext> or set_x/tru/<name>.<ext>."""
+    """The image of a .tru file: set_x/{tif,bmp,png}/<name>.<ext>, or beside the .tru."""
     set_dir = tru.parent.parent if tru.parent.name == "tru" else tru.parent
     for folder in (set_dir / "tif", set_dir / "bmp", set_dir / "png", tru.parent):
         for suffix in IFN_IMAGE_SUFFIXES:
@@ -303,7 +377,7 @@ def ifn_partition(rows: pd.DataFrame, options: Mapping) -> pd.Series:
 def read_ifn_enit(files: Mapping, raw: Path, options: Mapping | None = None):
     """IFN/ENIT word images and meta (see the module docstring); ``files`` is unused."""
     options = dict(options or {})
-    root = source_root("ifn_enit", raw, options, "set_a/ ... set_e/ with tru/ and tif/")
+    root = ifn_root(source_root("ifn_enit", raw, options, "set_a/ ... set_e/ with tru/ and tif/"))
     wanted = list(options.get("sets") or IFN_SETS)
     unknown = [s for s in options.get("test_sets") or [] if s not in wanted]
     if unknown:

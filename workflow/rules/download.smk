@@ -53,6 +53,7 @@ rule real_arrays:
         code=lambda w: hw(*_dsrules.reader_code(w.dataset)),
     output:
         images="data/processed/{dataset}/images.npy",
+        digest="data/processed/{dataset}/digest.json",
         meta="data/processed/{dataset}/meta.csv",
     log:
         "logs/real_arrays/{dataset}.log",

@@ -27,6 +27,7 @@ rule preprocess:
         code=hw("preprocess.py", "store.py", "logs.py"),
     output:
         images="data/processed/{dataset}/images.npy",
+        digest="data/processed/{dataset}/digest.json",
         meta="data/processed/{dataset}/meta.csv",
     log:
         "logs/preprocess/{dataset}.log",

@@ -27,6 +27,7 @@ rule standin_arrays:
         code=STANDIN_CODE,
     output:
         images="data/processed/{dataset}/images.npy",
+        digest="data/processed/{dataset}/digest.json",
         meta="data/processed/{dataset}/meta.csv",
     log:
         "logs/standin/{dataset}.log",

@@ -1,3 +1,5 @@
+import os
+
 from snakemake.utils import min_version, validate
 
 from hwbench import configcheck
@@ -11,7 +13,12 @@ from hwbench.signals import install_relay
 install_relay()
 
 
-configfile: "config.yaml"
+# The working folder's config.yaml when it has one (the checkout, or a test's folder),
+# else the checkout's embedded default: `snakemake --directory <fresh folder>` works.
+configfile:
+    "config.yaml"
+    if os.path.exists("config.yaml")
+    else os.path.join(workflow.basedir, "config.yaml")
 
 
 # hwbench.configcheck: one line per problem, naming the key path and the value, with a
@@ -49,6 +56,7 @@ include: "workflow/rules/transfer.smk"
 include: "workflow/rules/adaptation.smk"
 include: "workflow/rules/lifelong.smk"
 include: "workflow/rules/findings.smk"
+include: "workflow/rules/verify.smk"
 
 
 # Run by the snakemake process itself, never submitted to a cluster: the downloads

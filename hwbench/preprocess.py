@@ -29,8 +29,16 @@ rows, so the working memory beyond the decoded image grows linearly with the
 crop's side. The decoded image itself is bounded by ``max_pixels``, checked from
 the file's header before decoding (docs/security.md).
 
-An image without ink (blank, or a single grey level) becomes an all-zero image;
-the batch functions count such images and log how many there were.
+Degenerate files: an image file with a side under :data:`MIN_SIDE` pixels, or with
+no ink (blank, or a single grey level: nothing above :data:`INK_THRESHOLD` after
+inversion), cannot be a handwritten character. :func:`preprocess_files` treats it
+like an unreadable file (``on_error``: stop, or skip and name it in the log).
+:func:`preprocess_arrays` (arrays a reader decoded itself) turns an image without
+ink into an all-zero image and logs how many there were.
+
+Reading: each file is read once; its pixel count is checked from the header
+bytes in memory (PNG's IHDR directly, other formats through Pillow) before
+OpenCV decodes the same bytes, so the ``max_pixels`` guard costs no second open.
 
 Native size (``native=True``, config ``preprocess.native_size``): step 1 only,
 at the images' own size (:func:`native_ink`): no crop, blur, centring, resize or
@@ -44,10 +52,12 @@ from __future__ import annotations
 
 import collections
 import functools
+import io
 import logging
 import math
 import multiprocessing
 import os
+import struct
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -80,6 +90,16 @@ MAX_PIXELS = 25_000_000
 CACHE_MAX_SIDE = 2048
 # Rows of the crop converted to float32 at a time in the resampling product.
 BAND_ROWS = 1024
+# Smallest side, in pixels, of an image file that can hold a handwritten
+# character: below it there is nothing to centre and resize (a 1 x 1 or 2 x 2
+# "image" is a broken export, not a character). Datasets' raw images are whole
+# character boxes, never tight crops, so real ones are far above it.
+MIN_SIDE = 8
+# Largest bytes per decoded pixel a file can need (uncompressed float32 RGBA):
+# a file above max_pixels times this is refused before it is read into memory.
+MAX_FILE_BYTES_PER_PIXEL = 16
+NO_INK = f"no ink: blank or a single grey level (no pixel above {INK_THRESHOLD} after inversion)"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 class PreprocessError(RuntimeError):
@@ -231,9 +251,10 @@ def emnist_style(
     ink = np.asarray(ink)
     if ink.ndim != 2:
         raise ValueError(f"emnist_style expects a 2-D ink image, got shape {ink.shape}")
-    # numpy's comparison, not cv2.compare: OpenCV takes a 1 x 1 (or 1 x 4) image
-    # for a scalar and fails on it
-    x, y, w, h = cv2.boundingRect((ink > INK_THRESHOLD).view(np.uint8))
+    # cv2.threshold, not cv2.compare: compare takes a 1 x 1 (or 1 x 4) image for a
+    # scalar and fails on it; threshold has one array argument
+    mask = cv2.threshold(np.ascontiguousarray(ink, np.uint8), INK_THRESHOLD, 255, 0)[1]
+    x, y, w, h = cv2.boundingRect(mask)
     out = np.zeros((size, size), np.uint8)
     if w == 0 or h == 0:
         return out
@@ -255,12 +276,15 @@ def emnist_style(
             return out
         small *= 255.0 / peak
     small += 0.5
-    out[border : border + inner, border : border + inner] = np.clip(small, 0, 255)
+    np.minimum(small, 255, out=small)  # >= 0 already: a saturating cast
+    out[border : border + inner, border : border + inner] = small
     return out
 
 
 def _banded_product(rows: np.ndarray, crop: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``rows @ crop @ cols.T`` converting at most BAND_ROWS rows of the crop to float at once."""
+    if crop.shape[0] <= BAND_ROWS:  # one band: no accumulator (the common, small case)
+        return rows @ (crop.astype(np.float32) @ cols.T)
     small = np.zeros((rows.shape[0], cols.shape[0]), np.float32)
     for start in range(0, crop.shape[0], BAND_ROWS):
         band = crop[start : start + BAND_ROWS].astype(np.float32)
@@ -305,57 +329,95 @@ def _image_shape(opts: dict) -> tuple[int, int]:
     return tuple(size) if opts["native"] else (size, size)
 
 
-def _too_large(path: str, max_pixels: int) -> str | None:
-    """Why ``path`` must not be decoded (more than ``max_pixels``), from its header alone."""
+class _Refused(Exception):
+    """One file's failure, with the reason the job log gives."""
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from an image file's leading bytes, or None when unknown.
+
+    PNG (the format of most raw character datasets) is read from its IHDR chunk,
+    which the PNG specification puts first: signature (8 bytes), chunk length (4),
+    ``IHDR`` (4), then width and height as big-endian 32-bit integers. Other
+    formats go through Pillow's header parsers.
+    """
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
     # Pillow's own bomb check would raise before telling the size; ours decides.
     guard, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        with Image.open(path) as img:  # reads the header only
-            width, height = img.size
-    except Exception:  # noqa: BLE001 (not a format Pillow knows: OpenCV decides below)
+        with Image.open(io.BytesIO(data)) as img:  # parses the header only
+            return img.size
+    except Exception:  # noqa: BLE001 (not a format Pillow knows: OpenCV decides)
         return None
     finally:
         Image.MAX_IMAGE_PIXELS = guard
+
+
+def _size_problem(width: int, height: int, max_pixels: int) -> str | None:
+    """Why an image of this size must not be processed: too large, or degenerate."""
     if width * height > max_pixels:
         return (
             f"{width} x {height} = {width * height:,} pixels, more than "
             f"preprocess.max_pixels = {max_pixels:,} (raise it in the config to process "
             "such images; each worker then needs about 10 bytes per pixel)"
         )
+    if min(width, height) < MIN_SIDE:
+        return (
+            f"degenerate: {width} x {height} pixels, a side under the minimum of "
+            f"{MIN_SIDE} pixels for a character image"
+        )
     return None
 
 
-def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]], int]:
-    """Worker: decode and process files -> (images, [(pos, reason)], n_empty).
+def _read_image(path: str, max_pixels: int) -> np.ndarray:
+    """Read ``path`` once, check its size from the header, decode it with OpenCV."""
+    try:
+        with open(path, "rb") as file:
+            nbytes = os.fstat(file.fileno()).st_size
+            if nbytes > max_pixels * MAX_FILE_BYTES_PER_PIXEL:
+                raise _Refused(
+                    f"{nbytes:,} bytes, more than any image within preprocess.max_pixels = "
+                    f"{max_pixels:,} needs"
+                )
+            data = file.read()
+    except FileNotFoundError:
+        raise _Refused("file not found") from None
+    except IsADirectoryError:
+        raise _Refused("a folder, not an image file") from None
+    size = header_size(data)
+    if size is not None and (reason := _size_problem(*size, max_pixels)):
+        raise _Refused(reason)
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise _Refused("cannot be decoded")
+    # checked again on the decoded array: a format Pillow could not size
+    if img.ndim < 2 or (reason := _size_problem(img.shape[1], img.shape[0], max_pixels)):
+        raise _Refused(reason or f"decoded to shape {img.shape}, not an image")
+    return img
 
-    A failed file's image is left all-zero; the caller drops it.
+
+def _file_chunk(args) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Worker: read and process files -> (images, [(pos, reason)]).
+
+    A failed file's image (unreadable, too large, or degenerate: too small or
+    without ink) is left all-zero; the caller drops it.
     """
     paths, opts = args
     out = np.zeros((len(paths), *_image_shape(opts)), np.uint8)
-    failed, empty = [], 0
+    failed = []
     for i, path in enumerate(paths):
-        if not os.path.exists(path):
-            failed.append((i, "file not found"))
-            continue
-        reason = _too_large(path, opts["max_pixels"])
-        if reason:
-            failed.append((i, reason))
-            continue
         try:
-            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            if img is None:
-                failed.append((i, "cannot be decoded"))
-                continue
-            if img.size > opts["max_pixels"] * 4:  # a format Pillow could not size
-                failed.append((i, f"{img.shape} pixels, more than preprocess.max_pixels"))
-                continue
+            img = _read_image(path, opts["max_pixels"])
             out[i], is_empty = _process_one(img, **opts)
+            if is_empty:
+                raise _Refused(f"degenerate: {NO_INK}")
+        except _Refused as why:
+            failed.append((i, str(why)))
         except (ValueError, cv2.error) as err:
             # OpenCV raises cv2.error (not ValueError) on odd shapes and headers
             failed.append((i, f"{type(err).__name__}: {str(err).strip()}"))
-            continue
-        empty += is_empty
-    return out, failed, empty
+    return out, failed
 
 
 def _array_chunk(args) -> tuple[np.ndarray, int]:
@@ -408,6 +470,11 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
         # fork keeps hwbench imported and never re-runs a Snakemake adapter's
         # __main__ (spawn/forkserver would); fall back to spawn where fork is absent
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        # OpenCV's thread pool does not survive a fork: a child that touches a pool the
+        # parent had started (any parallel cv2 call on a large image) waits forever on
+        # the parent's copied locks. Stopping the parent's pool first leaves none to copy.
+        cv2_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
         pool = ProcessPoolExecutor(
             min(workers, len(tasks)),
             mp_context=multiprocessing.get_context(method),
@@ -439,6 +506,7 @@ def _run_chunks(func, tasks: list, workers: int, sizes: list[int], progress: boo
                 bar.update(sizes[index])
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            cv2.setNumThreads(cv2_threads)
     finally:
         bar.close()
 
@@ -555,15 +623,15 @@ def _fill_images(
     bounds = _chunks(len(paths), workers)
     tasks = [(paths[a:b], opts) for a, b in bounds]
     sizes = [b - a for a, b in bounds]
-    failed, empty, reasons = [], 0, {}
+    failed, reasons = [], {}
     results = _run_chunks(_file_chunk, tasks, workers, sizes, progress, "preprocess")
-    for (start, end), (chunk, bad, n_empty) in zip(bounds, results, strict=True):
+    for (start, end), (chunk, bad) in zip(bounds, results, strict=True):
         for pos, reason in bad:
             if on_error == "stop":
                 results.close()  # shuts the pool down
                 raise PreprocessError(
-                    f"{paths[start + pos]}: {reason} (unreadable, truncated, too large or "
-                    "not an image). "
+                    f"{paths[start + pos]}: {reason} (unreadable, truncated, too large, "
+                    "degenerate or not an image). "
                     "Replace or remove the file (and its manifest row), or set "
                     "preprocess.on_error: skip to drop such images and list them in the log."
                 )
@@ -572,11 +640,8 @@ def _fill_images(
         images[start:end] = chunk
         if filled is not None:
             filled(images[start:end])
-        empty += n_empty
-    if empty:
-        log.warning("%d image(s) had no ink and became all-zero images", empty)
     if failed:
-        log.warning("skipped %d unreadable image(s):", len(failed))
+        log.warning("skipped %d unreadable or degenerate image(s):", len(failed))
         for i in failed:
             log.warning("  %s: %s", paths[i], reasons[i])
     return failed
@@ -598,6 +663,7 @@ def _write_images(
     shape = (len(paths), *_image_shape(opts))
     with store.atomic_path(target) as tmp:
         images = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        store.reserve(tmp, os.path.getsize(tmp))  # a full disk: an error now, not a SIGBUS
         hasher = store.new_hasher()
         with open(tmp, "rb") as f:
             hasher.update(f.read(images.offset))  # the .npy header, then the rows in order

@@ -21,28 +21,15 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hwbench.store import DatasetFormatError, npy_layout, rebuild_hint
+
 DIGEST_CHUNK_BYTES = 64 * 2**20
-
-
-def _npy_layout(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """Shape, dtype and data offset of an .npy file, from its header alone."""
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        except ValueError as err:
-            raise ValueError(f"{path}: not a readable .npy file ({err}); rebuild it") from err
-        if fortran:
-            raise ValueError(f"{path}: Fortran-ordered arrays are not row-readable; rebuild it")
-        return tuple(shape), np.dtype(dtype), f.tell()
 
 
 class StoredRows:
@@ -62,18 +49,16 @@ class StoredRows:
 
     def __init__(self, path: str | os.PathLike, rows: Sequence[int] | np.ndarray | None = None):
         self.path = Path(path)
-        shape, dtype, self._offset = _npy_layout(self.path)
+        # the store's one checked opener: header, no pickle, C order, file length
+        shape, dtype, self._offset = astuple(npy_layout(self.path))
         if dtype != np.uint8 or len(shape) < 2:
-            raise ValueError(f"{self.path}: expected uint8 N x ..., got {dtype} {shape}")
+            raise DatasetFormatError(
+                f"{self.path}: expected uint8 N x ..., got {dtype} {shape}: "
+                + rebuild_hint(self.path)
+            )
         n = shape[0]
         self.row_shape = tuple(shape[1:])
         self.row_bytes = math.prod(self.row_shape)
-        expected = self._offset + n * self.row_bytes
-        if os.path.getsize(self.path) != expected:
-            raise ValueError(
-                f"{self.path}: {os.path.getsize(self.path)} bytes, the header says {expected} "
-                "(truncated or still being written): rebuild it"
-            )
         self.rows = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= n):
             raise IndexError(f"{self.path}: rows outside 0..{n - 1}")

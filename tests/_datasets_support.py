@@ -37,7 +37,11 @@ class FixtureServer:
     seconds: "grow" sends the file and then up to 4 MiB more without a
     Content-Length, "splice" answers a Range request with 206 but the whole file
     from byte 0 and no Content-Range, "trickle" sends one byte every 0.2 s (at
-    most 100).
+    most 100). Lying ranges (issue 25): "liar" answers a Range request with 206
+    and a Content-Range claiming the requested offset, but the whole file from
+    byte 0 with its Content-Length; "liar-close" does the same without a
+    Content-Length (the body ends when the connection closes); "shifted" answers
+    with the bytes and Content-Range of another offset (byte 0).
     """
 
     def __init__(self):
@@ -68,6 +72,9 @@ class FixtureServer:
                     data = bytes(b ^ 0xFF for b in data)
                 if fault in ("grow", "trickle", "splice"):
                     self._hostile(fault, data)
+                    return
+                if fault in ("liar", "liar-close", "shifted"):
+                    self._lying_range(fault, data)
                     return
                 start = 0
                 rng = self.headers.get("Range")
@@ -112,6 +119,20 @@ class FixtureServer:
                             time.sleep(0.2)
                     else:
                         self.wfile.write(data)
+                except OSError:
+                    pass  # the client hung up, as it should
+                self.close_connection = True
+
+            def _lying_range(self, fault, data):
+                asked = int(self.headers.get("Range", "bytes=0-").split("=")[1].split("-")[0])
+                first = 0 if fault == "shifted" else asked
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {first}-{len(data) - 1}/{len(data)}")
+                if fault != "liar-close":
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                try:
+                    self.wfile.write(data)  # from byte 0, whatever the range says
                 except OSError:
                     pass  # the client hung up, as it should
                 self.close_connection = True

@@ -254,6 +254,8 @@ def test_amharic_says_exactly_what_is_missing(tmp_path):
     text = str(err.value)
     assert f"2 of 77 classes have no folder: 5 ({AMHARIC77[5]}), 40 ({AMHARIC77[40]})" in text
     assert "stray" in text and "broken.png" in text
+    # issue 25: a local copy's error names the key that points at it
+    assert f"{user} (config key data.amharic.local_copy) is incomplete" in text
     with pytest.raises(ManualDatasetError, match="data.amharic.local_copy"):
         build_manifest("amharic", [], {}, raw_root=tmp_path / "empty")
 

@@ -355,3 +355,41 @@ def test_fit_on_uint8_data_with_a_batch_transform_equals_fit_on_the_float_copy()
     )
     assert_same_weights(weights(float_model), weights(compact_model))
     assert 0.0 <= result.final["val_acc"] <= 1.0
+
+
+def test_full_disk_at_a_checkpoint_names_it_and_the_rerun_resumes(tmp_path, monkeypatch):
+    # issue 25 item 2: with ~2 MB free, torch.save raised "[enforce fail at
+    # inline_container.cc:672] . unexpected pos ..." naming no path and no full disk
+    from hwbench.store import StorageError
+
+    real_save, calls = torch.save, []
+
+    def short_write(obj, file, *args, **kwargs):
+        if CHECKPOINT.split(".")[0] in os.path.basename(file):
+            calls.append(file)
+            if len(calls) == 2:  # the second checkpoint: the disk is full
+                with open(file, "wb") as f:
+                    f.write(b"PK\x03\x04")
+                raise RuntimeError(
+                    "[enforce fail at inline_container.cc:672] . unexpected pos 476736 vs 476628"
+                )
+        return real_save(obj, file, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", short_write)
+    with pytest.raises(StorageError) as caught:
+        fit(make_model(), toy_data(), TrainConfig(**CFG), tmp_path, loss_fn=plain_loss)
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / CHECKPOINT}: could not be written: ")
+    assert "most likely the disk is full" in message and "MiB free" in message
+    kept = safe_load(tmp_path / CHECKPOINT)  # the first checkpoint, intact
+    assert len(kept["history"]) == 1
+    monkeypatch.setattr(torch, "save", real_save)
+    steps = []
+
+    def counting(outputs, batch):
+        steps.append(1)
+        return plain_loss(outputs, batch)
+
+    result = fit(make_model(), toy_data(), TrainConfig(**CFG), tmp_path, loss_fn=counting)
+    assert len(result.history) == 2 and result.history[0] == kept["history"][0]
+    assert len(steps) == 8  # only the second epoch's steps: it resumed, nothing was lost

@@ -231,14 +231,14 @@ def test_skip_mode_drops_and_names_bad_files(tmp_path, caplog):
     paths = write_images(tmp_path / "img", 40)
     truncate(paths[5])
     Path(paths[21]).write_bytes(b"not an image at all")
-    cv2.imwrite(paths[30], paper())  # blank: kept, counted as empty
+    cv2.imwrite(paths[30], paper())  # blank: degenerate (issue 25), skipped like the others
     with caplog.at_level(logging.WARNING, logger="hwbench"):
         images, failed = pp.preprocess_files(paths, on_error="skip", workers=2, progress=False)
-    assert failed == [paths[5], paths[21]]
-    good = [p for i, p in enumerate(paths) if i not in (5, 21)]
+    assert failed == [paths[5], paths[21], paths[30]]
+    good = [p for i, p in enumerate(paths) if i not in (5, 21, 30)]
     np.testing.assert_array_equal(images, expected_of(good))
-    assert "skipped 2 unreadable image(s)" in caplog.text and paths[21] in caplog.text
-    assert "1 image(s) had no ink" in caplog.text
+    assert "skipped 3 unreadable or degenerate image(s)" in caplog.text
+    assert paths[21] in caplog.text and f"{paths[30]}: degenerate: no ink" in caplog.text
 
 
 def test_preprocess_arrays_matches_per_image():

@@ -103,6 +103,17 @@ def test_rehearsal_plans_all_five_tables_from_stand_ins(workdir):
         assert rule not in jobs
 
 
+def test_documented_fresh_folder_command_plans_the_rehearsal(workdir):
+    """docs/rehearsal.md: ``snakemake --directory <folder> --configfile config/paper.yaml
+    config/rehearsal.yaml`` in a fresh folder (no config.yaml of its own) failed with
+    "'synth' is a required property": the embedded default was looked up in the folder."""
+    assert not (workdir / "config.yaml").exists()
+    configs = [str(REPO / "config/paper.yaml"), str(REPO / "config/rehearsal.yaml")]
+    jobs = planned_jobs(workdir, "--configfile", *configs, "--", *TABLES)
+    assert jobs["multiscript_table4"] == 1 and jobs["adaptation_report"] == 1
+    assert "fetch_raw" not in jobs and jobs["standin_arrays"] > 0
+
+
 def test_the_rehearsal_refuses_a_folder_with_real_data(tmp_path, config):
     record = tmp_path / "data/raw/mnist/verified/train-images-idx3-ubyte.gz.json"
     record.parent.mkdir(parents=True)

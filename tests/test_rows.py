@@ -84,6 +84,11 @@ def test_bad_files_and_rows_are_named(tmp_path, stored):
     np.save(floats, np.zeros((3, 2, 2), np.float32))
     with pytest.raises(ValueError, match="expected uint8"):
         StoredRows(floats)
+    # issue 25: one checked opener (hwbench.store.npy_layout) for StoredRows and the store
+    pickled = tmp_path / "pickled.npy"
+    np.save(pickled, np.array([{}, {}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match=r"pickled\.npy: holds Python objects.*--force"):
+        StoredRows(pickled)
 
 
 def test_the_budget_decides_disk_or_memory(stored):

@@ -5,11 +5,19 @@ HTTP Range request after a dropped connection, retried with exponential
 backoff, and moved into place only after its size, checksum and format check
 out. A server cannot make it grow past the registered size (or, for a file of
 unknown size, ``data.download.max_unregistered_mb``), splice bytes with a 206
-answer whose ``Content-Range`` does not continue the partial file, or keep a
+answer whose ``Content-Range`` does not continue the partial file or whose body
+is longer or shorter than that range (the partial file is discarded and the
+transfer restarts from byte 0; a second such answer fails that mirror, by name),
+or keep a
 job alive by trickling bytes: every file has an overall deadline
 (``data.download.deadline_s``). A mismatch removes only that partial file and names the mirror that
 served it. When every mirror fails the error lists what each one did and where
 a copy can be placed by hand.
+
+A registry entry with neither a size nor a checksum (some real mirrors publish
+none) is accepted with a warning that prints its sha256 to pin, and only when
+the transfer is self-consistent: the file must have the length the mirror
+stated (the Content-Length of a whole answer, the total of a Content-Range).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import urllib3
 from tqdm import tqdm
 
 from hwbench.datasets.registry import DatasetSpec, Payload, RemoteFile
+from hwbench.store import StorageError, current_umask, storage_faults
 
 log = logging.getLogger("hwbench.datasets")
 
@@ -176,7 +185,8 @@ def _known_names(spec: DatasetSpec) -> list[str]:
 def _candidates(
     spec: DatasetSpec, entry: RemoteFile, local_copy: str | None, raw: Path, single: bool
 ):
-    """(path, kind) pairs where a copy of ``entry`` may already be; kind 'file' or 'payload'."""
+    """(path, kind, configured) where a copy of ``entry`` may already be: kind 'file' or
+    'payload'; configured when the path comes from the config's ``local_copy``."""
     names = [(entry.name, "file")] + [(a, "file") for a in entry.aliases]
     if entry.payload:
         names.append((entry.payload.name, "payload"))
@@ -184,14 +194,14 @@ def _candidates(
     if local_copy:
         local = Path(local_copy).expanduser()
         if local.is_dir():
-            out += [(local / n, kind) for n, kind in names]
+            out += [(local / n, kind, True) for n, kind in names]
         elif local.is_file():
             by_name = {n: kind for n, kind in names}
             if local.name in by_name:
-                out.append((local, by_name[local.name]))
+                out.append((local, by_name[local.name], True))
             elif single:
                 kind = "payload" if entry.payload and not _is_gzip(local) else "file"
-                out.append((local, kind))
+                out.append((local, kind, True))
             elif local.name not in _known_names(spec):
                 raise FileNotFoundError(
                     f"config data.{spec.name}.local_copy = {local_copy!r}: the file's name is "
@@ -204,7 +214,7 @@ def _candidates(
                 f"config data.{spec.name}.local_copy = {local_copy!r}: no such file or folder. "
                 f"Fix the path, or set it to null to download {spec.name} from its mirrors."
             )
-    out += [(raw / n, kind) for n, kind in names]
+    out += [(raw / n, kind, False) for n, kind in names]
     return out
 
 
@@ -237,7 +247,10 @@ def _copy_into(src: Path, dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".copy", dir=dest.parent)
     os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
+        with storage_faults(dest):
+            shutil.copyfile(src, tmp)
+        # mkstemp creates the file 0600; a copy gets the mode any new file would
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):
@@ -255,10 +268,19 @@ def find_local(
     # A local_copy file with another name is taken only when there is no doubt
     # which registry file it stands for.
     single = len(spec.files_for(variant)) == 1
-    for path, kind in _candidates(spec, entry, local_copy, raw, single):
+    for path, kind, configured in _candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
-        digest = _verify_local(spec, entry, path, kind)
+        try:
+            digest = _verify_local(spec, entry, path, kind)
+        except ChecksumError as exc:
+            if configured:
+                raise ChecksumError(
+                    f"config data.{spec.name}.local_copy = {local_copy!r}: {exc} Or fix "
+                    f"data.{spec.name}.local_copy, or set it to null to download "
+                    f"{spec.name} from its mirrors."
+                ) from exc
+            raise
         name = entry.name if kind == "file" else entry.payload.name
         _copy_into(path, raw / name)
         expect = entry if kind == "file" else entry.payload
@@ -294,23 +316,71 @@ class _Budget:
     deadline: float  # time.monotonic() value
     limit_text: str
     inherited: int = 0  # bytes of the .part that came from an earlier attempt or run
+    # The file's length as the mirror stated it (Content-Length of a whole answer,
+    # or a Content-Range total): what a file the registry has no size for must match.
+    stated: int | None = None
+    bad_ranges: int = 0  # 206 answers refused from this mirror (a second one fails it)
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
             raise _DeadlineExceeded
 
 
-def _content_range_start(value: str | None, total: int | None) -> int | None:
-    """The first byte of a ``Content-Range: bytes a-b/n`` header (None: malformed or wrong n)."""
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """(first, last, total) of a ``Content-Range: bytes a-b/n`` header (total None for
+    ``*``); None when it is missing or malformed."""
     if not value or not value.startswith("bytes "):
         return None
     span, _, length = value[6:].partition("/")
     first, _, last = span.partition("-")
     if not (first.isdigit() and last.isdigit()) or int(last) < int(first):
         return None
-    if total is not None and length != "*" and length != str(total):
+    if not (length.isdigit() or length == "*"):
         return None
-    return int(first)
+    return int(first), int(last), int(length) if length.isdigit() else None
+
+
+def _range_problem(response, offset: int, total: int | None) -> tuple[str | None, int]:
+    """Why a 206 answer to ``Range: bytes=<offset>-`` cannot be appended, and its body length.
+
+    The answer must say which bytes it holds (``Content-Range``), start at the
+    requested offset, agree with the file's known total, and its body
+    (``Content-Length``) must be exactly that range: a server that claims the
+    offset but sends the file from byte 0 would otherwise splice the two.
+    """
+    header = response.headers.get("Content-Range")
+    parsed = _content_range(header)
+    if parsed is None:
+        return f"asked for bytes {offset}- but the answer's Content-Range is {header!r}", 0
+    first, last, stated_total = parsed
+    span = last - first + 1
+    if first != offset:
+        return f"asked for bytes {offset}- but the answer's Content-Range starts at {first}", span
+    if total is not None and stated_total is not None and stated_total != total:
+        return f"Content-Range {header!r} gives a total of {stated_total:,}, not {total:,}", span
+    if total is not None and last + 1 != total:
+        return f"Content-Range {header!r} does not run to the end of the {total:,} bytes", span
+    length = response.headers.get("Content-Length")
+    if length is not None and (not length.isdigit() or int(length) != span):
+        return (
+            f"Content-Range {header!r} holds {span:,} bytes but Content-Length is {length}",
+            span,
+        )
+    return None, span
+
+
+def _refuse_range(part: Path, budget: _Budget, problem: str) -> Exception:
+    """Discard the partial file after a lying 206: retry from byte 0, or fail the mirror."""
+    if part.exists():
+        part.unlink()
+    budget.inherited = 0
+    budget.bad_ranges += 1
+    if budget.bad_ranges > 1:
+        return _MirrorFailed(
+            f"{problem}; a second inconsistent range answer, so this mirror is not used "
+            f"for this file (removed {part})"
+        )
+    return ConnectionError(f"{problem}; discarded the partial file, restarting from byte 0")
 
 
 def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress, budget: _Budget):
@@ -335,20 +405,21 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
         if offset and response.status_code != 206:
             log.info("%s ignored the Range request; restarting from byte 0", url)
             offset = budget.inherited = 0
-        elif offset:
-            header = response.headers.get("Content-Range")
-            if _content_range_start(header, entry.size) != offset:
-                # Appending would splice other bytes onto the partial file.
-                part.unlink()
-                budget.inherited = 0
-                raise ConnectionError(
-                    f"asked for bytes {offset}- but the answer's Content-Range is {header!r}; "
-                    "discarded the partial file, restarting from 0"
-                )
         length = response.headers.get("Content-Length")
-        total = entry.size or (offset + int(length) if length else None)
+        body = int(length) if length and length.isdigit() else None
+        if offset:
+            problem, body = _range_problem(response, offset, entry.size or budget.stated)
+            if problem:  # appending would splice other bytes onto the partial file
+                raise _refuse_range(part, budget, problem)
+            budget.stated = (
+                budget.stated or _content_range(response.headers.get("Content-Range"))[2]
+            )
+        elif body is not None:
+            budget.stated = body
+        total = entry.size or budget.stated
         mode = "ab" if offset else "wb"
         with (
+            storage_faults(part),  # a full disk stops here, naming part; its bytes are kept
             open(part, mode) as stream,
             progress(total=total, initial=offset, desc=entry.name) as bar,
         ):
@@ -356,6 +427,11 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
             # Raw bytes (no Content-Encoding decoding: a .gz must stay as served),
             # read1 so a dropped connection keeps every byte that arrived.
             while block := response.raw.read1(CHUNK, decode_content=False):
+                if offset and received + len(block) > body:
+                    stream.close()
+                    raise _refuse_range(
+                        part, budget, f"the 206 body runs past the {body:,} bytes of its range"
+                    )
                 if offset + received + len(block) > budget.max_bytes:
                     stream.close()
                     part.unlink()
@@ -367,7 +443,7 @@ def _stream_once(session, url, part: Path, entry: RemoteFile, timeout, progress,
                 received += len(block)
                 bar.update(len(block))
                 budget.check_time()
-        if length is not None and received < int(length):
+        if body is not None and received < body:
             raise ConnectionError(f"connection closed after {offset + received:,} bytes")
     return True
 
@@ -467,6 +543,8 @@ def download(
             tried.append(f"{url}: {failure}")
             continue
         digest, problem = _verify_part(spec, entry, part)
+        if problem is None and entry.size is None and budget.stated not in (None, digest.size):
+            problem = f"{digest.size:,} bytes, but the mirror stated {budget.stated:,}"
         if problem:
             part.unlink()
             inherited = (
@@ -503,6 +581,8 @@ def _transfer(session, url, part, entry, timeout, retries, backoff, progress, bu
             return None
         except _MirrorFailed as exc:
             return str(exc)
+        except StorageError:
+            raise  # the local disk, not the mirror: no retry, no other mirror helps
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             outcome = f"{type(exc).__name__}: {exc}"
             if _unreachable(exc) and attempt >= 1:

@@ -78,7 +78,10 @@ def scan_class_folders(root: Path, names: list[str], dataset: str, config_key: s
             except (UnidentifiedImageError, OSError, SyntaxError) as exc:
                 problems.append(f"{path}: not a readable image ({exc})")
     if problems:
-        raise ManualDatasetError(f"{dataset}: {root} is incomplete:\n  " + "\n  ".join(problems))
+        raise ManualDatasetError(
+            f"{dataset}: {root} (config key {config_key}) is incomplete:\n  "
+            + "\n  ".join(problems)
+        )
     return found
 
 

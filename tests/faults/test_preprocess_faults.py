@@ -35,16 +35,65 @@ def _glyph(side=64) -> np.ndarray:
 
 
 def test_one_pixel_png_does_not_stop_a_skip_run(tmp_path):
-    # item 1: cv2.compare raised cv2.error on a 1x1 image, which on_error: skip did not catch
+    # item 1: cv2.compare raised cv2.error on a 1x1 image, which on_error: skip did not
+    # catch; since issue 25 it is a degenerate image, skipped and named
     manifest = _manifest(
         tmp_path, {"ok.png": _glyph(), "dot.png": np.zeros((1, 1), np.uint8), "ok2.png": _glyph()}
     )
     summary = pp.preprocess_manifest(
         manifest, tmp_path / "out", on_error="skip", workers=1, progress=False
     )
-    assert summary["images"] == 3
+    assert summary["images"] == 2 and summary["skipped"] == [str(tmp_path / "dot.png")]
     data = load_processed(tmp_path / "out")
-    assert data.images[0].max() == 255 and data.images[1].max() == 0
+    assert data.images[0].max() == 255 and data.images[1].max() == 255
+
+
+DEGENERATE = {
+    "one.png": np.zeros((1, 1), np.uint8),
+    "two.png": np.array([[0, 255], [255, 0]], np.uint8),
+    "thin.png": np.zeros((40, 7), np.uint8),  # under the stated minimum side of 8
+    "blank.png": np.full((64, 64), 255, np.uint8),
+    "grey.png": np.full((64, 64), 120, np.uint8),
+}
+
+
+def test_degenerate_images_are_skipped_and_named(tmp_path, caplog):
+    # issue 25 item 6: 1x1, 2x2, too thin, blank and one-grey-level PNGs were
+    # preprocessed into 28x28 images with on_error either skip or stop
+    images = {"ok.png": _glyph()} | DEGENERATE | {"ok2.png": _glyph()}
+    manifest = _manifest(tmp_path, images)
+    with caplog.at_level(logging.WARNING, logger="hwbench.preprocess"):
+        summary = pp.preprocess_manifest(
+            manifest, tmp_path / "out", on_error="skip", workers=1, progress=False
+        )
+    assert summary["images"] == 2
+    assert summary["skipped"] == [str(tmp_path / name) for name in DEGENERATE]
+    for name in ("one.png", "two.png", "thin.png"):
+        assert f"{name}: degenerate:" in caplog.text and f"minimum of {pp.MIN_SIDE}" in caplog.text
+    for name in ("blank.png", "grey.png"):
+        assert f"{tmp_path / name}: degenerate: no ink" in caplog.text
+    meta = load_processed(tmp_path / "out").meta
+    assert (
+        len(meta) == 2 and (load_processed(tmp_path / "out").images.max(axis=(1, 2)) == 255).all()
+    )
+
+
+@pytest.mark.parametrize("name", sorted(DEGENERATE))
+def test_degenerate_image_stops_a_stop_run(tmp_path, name):
+    manifest = _manifest(tmp_path, {"ok.png": _glyph(), name: DEGENERATE[name]})
+    with pytest.raises(pp.PreprocessError, match=rf"{name}: degenerate: .*on_error: skip"):
+        pp.preprocess_manifest(manifest, tmp_path / "out", workers=1, progress=False)
+    assert not (tmp_path / "out" / "images.npy").exists()
+
+
+def test_smallest_accepted_image_is_processed(tmp_path):
+    assert pp.MIN_SIDE == 8  # the minimum docs/preprocess.md states
+    small = np.full((8, 8), 255, np.uint8)
+    small[2:6, 3:5] = 0
+    images, failed = pp.preprocess_files(
+        [_manifest(tmp_path, {"s.png": small}).parent / "s.png"], workers=1, progress=False
+    )
+    assert failed == [] and images.shape == (1, 28, 28) and images.max() == 255
 
 
 def test_opencv_error_is_skipped_and_named(tmp_path, monkeypatch, caplog):
@@ -148,6 +197,45 @@ KILLER = textwrap.dedent(
 )
 
 
+AFTER_OPENCV_THREADS = textwrap.dedent(
+    """
+    import sys
+    import time
+    import cv2
+    import numpy as np
+    from hwbench import preprocess as pp
+
+    # the parent starts OpenCV's thread pool (a large image is thresholded in parallel)
+    pp.emnist_style(np.full((4000, 4000), 255, np.uint8))
+    time.sleep(0.5)  # its threads go from spinning to waiting on their condition variable
+    paths = []
+    for i in range(40):
+        path = f"{sys.argv[1]}/{i}.png"
+        img = np.full((64, 64), 255, np.uint8)
+        img[10:50, 20 + i % 10 : 30 + i % 10] = 0
+        cv2.imwrite(path, img)
+        paths.append(path)
+    images, failed = pp.preprocess_files(paths, workers=2, progress=False)
+    print("OK", len(images), len(failed), cv2.getNumThreads() > 0)
+    """
+)
+
+
+def test_workers_do_not_hang_on_the_parents_opencv_threads(tmp_path):
+    # forked workers inherited the parent's OpenCV thread pool and waited forever on it
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", AFTER_OPENCV_THREADS, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("preprocess_files hung: workers forked from a parent with OpenCV threads")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["OK", "40", "0", "True"]
+
+
 def test_dead_worker_fails_the_job_instead_of_hanging(tmp_path):
     # item 4: multiprocessing.Pool waited forever for a SIGKILLed worker
     try:
@@ -174,3 +262,23 @@ def test_manifest_may_not_reach_outside_its_folder(tmp_path, name):
     frame.to_csv(manifest, index=False)
     with pytest.raises(Exception, match=r"manifest\.csv: row 3 names file .*relative"):
         pp.preprocess_manifest(manifest, tmp_path / "out", workers=1, progress=False)
+
+
+def test_full_disk_for_the_store_fails_before_the_memory_mapped_write(tmp_path, monkeypatch):
+    # issue 25 item 2: a memory-mapped images.npy on a full disk would die of SIGBUS
+    import errno
+    import os
+
+    from hwbench.store import StorageError
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    manifest = _manifest(tmp_path, {"a.png": _glyph(), "b.png": _glyph()})
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    out = tmp_path / "out"
+    with pytest.raises(StorageError) as caught:
+        pp.preprocess_manifest(manifest, out, workers=1, progress=False)
+    assert str(caught.value).startswith(f"{out / 'images.npy'}: could not be written: the disk")
+    assert "MiB free" in str(caught.value)
+    assert not out.exists() or list(out.iterdir()) == []

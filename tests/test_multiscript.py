@@ -212,7 +212,15 @@ def test_build_adds_heads():
 # ---------------------------------------------------------------- one job on tiny data
 
 TINY_MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "mnist"}
-TINY_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "monitor": "val_acc", "mode": "max"}
+# checkpoint_every_s=0: a checkpoint at every epoch end, for the interrupted-run tests
+TINY_TRAIN = {
+    "epochs": 3,
+    "batch_size": 16,
+    "lr": 0.003,
+    "monitor": "val_acc",
+    "mode": "max",
+    "checkpoint_every_s": 0,
+}
 
 
 def fake_dataset(folder, charsets=("latin_digits", "arabic_digits", "kannada_digits"), per_class=8):

@@ -759,3 +759,15 @@ def test_a_trimmed_study_needs_only_its_groups_keys_and_names_a_missing_one(work
         "multiscript.groups has 'amharic', which needs multiscript.sources.amharic, "
         "multiscript.wloss.amharic" in proc.stdout + proc.stderr
     )
+
+
+def test_job_images_reach_the_engine_fingerprinted_by_store_digest(fake_paths):
+    """Issue #28: the job's x is identified by the store's digest.json and its rows,
+    so the engine's resume fingerprint reads no image."""
+    from hwbench.engine import data_fingerprint
+    from hwbench.store import recorded_digest
+
+    data = ms.load_job_data("digits", "new", SOURCES, fake_paths)
+    digest = recorded_digest(fake_paths["latin"][0])["digest"]
+    entry = data_fingerprint({"train": {"x": data["train"].x}})["train.x"]
+    assert entry[2].count(f"store blake2b-128:{digest} rows") == 3  # one per script

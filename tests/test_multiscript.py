@@ -771,3 +771,27 @@ def test_job_images_reach_the_engine_fingerprinted_by_store_digest(fake_paths):
     digest = recorded_digest(fake_paths["latin"][0])["digest"]
     entry = data_fingerprint({"train": {"x": data["train"].x}})["train.x"]
     assert entry[2].count(f"store blake2b-128:{digest} rows") == 3  # one per script
+
+
+def test_a_demo_job_writes_one_checkpoint_not_one_per_epoch(tmp_path, fake_paths, monkeypatch):
+    """Issue #28: `make demo`'s training config (config.yaml's multiscript.train, 8
+    epochs, the default checkpoint_every_s) writes one checkpoint per job, at its end;
+    the engine wrote one per epoch before (8 per job, 33 jobs: 264)."""
+    import yaml
+
+    from hwbench.engine import loop as engine_loop
+    from tests.conftest import REPO
+
+    torch.set_num_threads(1)
+    demo = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["multiscript"]
+    assert "checkpoint_every_s" not in demo["train"] and demo["train"]["epochs"] == 8
+    writes = []
+    original = engine_loop._save_checkpoint
+    monkeypatch.setattr(
+        engine_loop, "_save_checkpoint", lambda run: writes.append(1) or original(run)
+    )
+    record = ms.train_job("digits", "new", 0, SOURCES, fake_paths, TINY_MODEL, demo["train"],
+                          {"reduction": "sum"}, tmp_path / "run" / "eval.json", device="cpu",
+                          progress=False)  # fmt: skip
+    assert record["fit"]["epochs_run"] == 8
+    assert len(writes) == 1

@@ -26,8 +26,9 @@ def test_engine_and_data_import_without_sklearn_pandas_matplotlib():
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+        check=True,
+    )  # fmt: skip
     assert json.loads(out.stdout) == []
 
 

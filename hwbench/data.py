@@ -18,13 +18,18 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from hwbench.store import Processed, load_processed, read_split
+from hwbench.rows import store_origin, with_origin
+from hwbench.store import IMAGES_FILE, Processed, load_processed, read_split
+
+if TYPE_CHECKING:  # pandas is imported where meta.csv is read (hwbench.store)
+    import pandas as pd
 
 # The split "scheme" that reads the dataset's own partition (meta column
 # source_split: MNIST train/test, NIST hsf_*) instead of a split file.
@@ -82,13 +87,18 @@ class Selection:
     index: np.ndarray
     meta: pd.DataFrame
     classes: list[str] | None
+    store: Path | None = None  # the images.npy the rows come from, when known
 
     def __len__(self) -> int:
         return len(self.index)
 
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x uint8 N x H x W, y int64 N)`` CPU tensors."""
+        """``(x uint8 N x H x W, y int64 N)`` CPU tensors; ``x`` is marked with its
+        store origin (:func:`hwbench.rows.store_origin`), so that a training job's
+        fingerprint need not hash it."""
         x = torch.from_numpy(np.ascontiguousarray(self.images))
+        if self.store is not None:
+            with_origin(x, store_origin(self.store, self.index))
         return x, torch.from_numpy(np.asarray(self.labels, dtype=np.int64))
 
     @property
@@ -207,6 +217,7 @@ def select(
         index=rows,
         meta=data.meta.iloc[rows].reset_index(drop=True),
         classes=classes,
+        store=data.folder / IMAGES_FILE if data.folder is not None else None,
     )
 
 

@@ -16,6 +16,7 @@ copy there is asynchronous (a copy from pageable memory waits for the GPU's work
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import queue
@@ -30,6 +31,58 @@ import torch
 from hwbench.store import DatasetFormatError, npy_layout, rebuild_hint
 
 DIGEST_CHUNK_BYTES = 64 * 2**20
+ORIGIN_ATTR = "hwbench_origin"  # set on a tensor holding exactly some rows of a store
+
+log = logging.getLogger("hwbench.rows")
+
+
+def store_origin(path: str | os.PathLike, rows: np.ndarray) -> str | None:
+    """What identifies rows ``rows`` of the store ``path`` (an images.npy) without
+    reading them: the store's recorded digest (digest.json, written with the store)
+    and a hash of the row numbers. None, with a log line, when the record is missing
+    or does not describe the file as it is: the caller then hashes the rows' bytes."""
+    from hwbench.store import recorded_digest  # store imports nothing of this module
+
+    path = Path(path)
+    try:
+        record = recorded_digest(path.parent)
+    except ValueError as err:  # DatasetFormatError: missing or garbled record
+        log.warning("%s; hashing the rows' bytes instead", err)
+        return None
+    if record["file"] != path.name or record["bytes"] != os.path.getsize(path):
+        log.warning(
+            "%s: its digest record (%s bytes) does not describe the file (%s bytes); "
+            "hashing the rows' bytes instead",
+            path,
+            record["bytes"],
+            os.path.getsize(path),
+        )
+        return None
+    index = np.ascontiguousarray(rows, dtype=np.int64)
+    rows_hash = hashlib.blake2b(index.tobytes(), digest_size=16).hexdigest()
+    return f"store {record['algorithm']}:{record['digest']} rows {len(index)}:{rows_hash}"
+
+
+def with_origin(tensor: torch.Tensor, origin: str | None) -> torch.Tensor:
+    """Mark ``tensor`` as holding exactly what ``origin`` identifies
+    (:func:`store_origin`), so a fingerprint need not hash its bytes."""
+    if origin is not None:
+        setattr(tensor, ORIGIN_ATTR, origin)
+    return tensor
+
+
+def cat_with_origin(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat(tensors)``, marked with their origins in order when all have one."""
+    origins = [origin_of(t) for t in tensors]
+    joined = " + ".join(origins) if origins and None not in origins else None
+    return with_origin(torch.cat(list(tensors)), joined)
+
+
+def origin_of(data) -> str | None:
+    """The store origin of a :class:`StoredRows` or of a marked tensor, else None."""
+    if isinstance(data, StoredRows):
+        return data.origin()
+    return getattr(data, ORIGIN_ATTR, None)
 
 
 class StoredRows:
@@ -39,7 +92,8 @@ class StoredRows:
     the batch transforms need: ``len``, ``shape``, ``ndim``, ``dtype`` and indexing by
     an index tensor, array or slice (returning a CPU tensor). The file must not change
     while a job reads it; its content hash (:meth:`digest`) goes in the job's
-    checkpoint fingerprint.
+    checkpoint fingerprint through :meth:`origin` (the store's recorded digest and the
+    row numbers), or :meth:`digest` where the store has no digest record.
     """
 
     dtype = torch.uint8
@@ -63,6 +117,7 @@ class StoredRows:
         if len(self.rows) and (self.rows.min() < 0 or self.rows.max() >= n):
             raise IndexError(f"{self.path}: rows outside 0..{n - 1}")
         self._digests: dict[int, str] = {}
+        self._origin: list[str | None] = []  # computed once
 
     # --- what a tensor would answer ---------------------------------------------------
 
@@ -149,6 +204,12 @@ class StoredRows:
             self._digests[digest_size] = h.hexdigest()
         return self._digests[digest_size]
 
+    def origin(self) -> str | None:
+        """The store digest and a hash of :attr:`rows` (:func:`store_origin`): no read."""
+        if not self._origin:
+            self._origin.append(store_origin(self.path, self.rows))
+        return self._origin[0]
+
     def __del__(self):
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
@@ -228,15 +289,15 @@ class Prefetcher:
 
 def rows_or_resident(
     path: str | os.PathLike, rows: np.ndarray, budget_mb: float | None
-) -> StoredRows | np.ndarray:
+) -> StoredRows | torch.Tensor:
     """Rows ``rows`` of ``path``: read per batch when larger than ``budget_mb`` MiB,
-    else read now into memory (None: always into memory)."""
+    else read now into a CPU tensor marked with their origin (None: always into memory)."""
     stored = StoredRows(path, rows)
     if budget_mb is not None and stored.nbytes > budget_mb * 2**20:
         return stored
-    return stored.read(np.arange(len(stored)))
+    return with_origin(torch.from_numpy(stored.read(np.arange(len(stored)))), stored.origin())
 
 
-def batch_source(images: np.ndarray | StoredRows) -> torch.Tensor | StoredRows:
+def batch_source(images: np.ndarray | torch.Tensor | StoredRows) -> torch.Tensor | StoredRows:
     """What a batch is indexed from: a tensor sharing in-memory images, or the StoredRows."""
     return torch.from_numpy(images) if isinstance(images, np.ndarray) else images

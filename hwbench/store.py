@@ -31,9 +31,12 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where a CSV is read: a training job starts without pandas
+    import pandas as pd
 
 META_COLUMNS = ["label", "label_name", "script", "writer", "pen", "source_split"]
 IMAGES_FILE = "images.npy"
@@ -326,6 +329,7 @@ class Processed:
 
     images: np.ndarray  # uint8, N x 28 x 28
     meta: pd.DataFrame  # META_COLUMNS, N rows
+    folder: Path | None = None  # where it was read from (None: a subset or built in memory)
 
     def subset(self, mask_or_index) -> Processed:
         index = np.asarray(mask_or_index)
@@ -474,14 +478,18 @@ def load_processed(folder: str | os.PathLike, mmap: bool = False) -> Processed:
             raise FileNotFoundError(
                 f"{p} not found: build it first, e.g. `snakemake --cores all {p}`"
             )
+    import pandas as pd
+
     meta = pd.read_csv(meta_path, keep_default_na=False, dtype={"label_name": str, "writer": str})
     images = open_images(images_path, len(meta), mmap=mmap)
     validate_meta(meta, len(images), str(meta_path))
-    return Processed(images, meta)
+    return Processed(images, meta, folder)
 
 
 def read_split(path: str | os.PathLike) -> pd.DataFrame:
     """Read a split file: ``index``, ``split`` (and ``resample`` where the scheme has them)."""
+    import pandas as pd
+
     frame = pd.read_csv(path)
     if not {"index", "split"} <= set(frame.columns):
         raise DatasetFormatError(f"{path}: a split file needs columns 'index' and 'split'")

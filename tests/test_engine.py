@@ -50,6 +50,9 @@ def assert_same_weights(a, b):
 
 
 CFG = dict(epochs=3, batch_size=32, seed=3, amp=False)
+# Tests that interrupt a run at an epoch end checkpoint at every epoch end (the default
+# writes one when checkpoint_every_s has passed, and at the end).
+EVERY_EPOCH = dict(checkpoint_every_s=0)
 
 
 def test_learns_and_logs_metrics(tmp_path):
@@ -85,7 +88,7 @@ class Interrupt(Exception):
 
 def test_resumed_run_equals_uninterrupted(tmp_path):
     train, val = toy_data(), toy_data(60, seed=1)
-    cfg = TrainConfig(**{**CFG, "epochs": 4, "lr_milestones": [2]})
+    cfg = TrainConfig(**{**CFG, "epochs": 4, "lr_milestones": [2]}, **EVERY_EPOCH)
 
     full = make_model("base_cnn")
     fit(full, train, cfg, tmp_path / "full", eval_sets={"val": val})
@@ -127,7 +130,7 @@ def test_changed_config_starts_over(tmp_path):
 def test_changed_run_fingerprint_starts_over(tmp_path):
     # settings outside TrainConfig (a loss weight, a data checksum) decide resuming too
     train = toy_data(64)
-    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    cfg = TrainConfig(**{**CFG, "epochs": 2}, **EVERY_EPOCH)
 
     def stop_after_1(epoch, row):
         raise Interrupt
@@ -217,7 +220,7 @@ def test_plugged_heads_and_module_loss(tmp_path):
     def read_checkpoint(epoch, row):
         saved.update(torch.load(tmp_path / CHECKPOINT, weights_only=False))
 
-    result = fit(model, toy_data(), TrainConfig(**CFG), tmp_path, loss_fn=loss,
+    result = fit(model, toy_data(), TrainConfig(**CFG, **EVERY_EPOCH), tmp_path, loss_fn=loss,
                  eval_sets={"val": val}, on_epoch_end=read_checkpoint)  # fmt: skip
     assert loss.log_var.item() != 0.0
     row = result.final
@@ -335,7 +338,7 @@ def test_model_and_input_from_config():
 
 def test_checkpoint_of_another_model_starts_over_from_initial_weights(tmp_path):
     train = toy_data(64)
-    cfg = TrainConfig(**{**CFG, "epochs": 2})
+    cfg = TrainConfig(**{**CFG, "epochs": 2}, **EVERY_EPOCH)
 
     def stop_after_1(epoch, row):
         raise Interrupt

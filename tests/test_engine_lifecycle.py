@@ -362,22 +362,25 @@ def test_full_disk_at_a_checkpoint_names_it_and_the_rerun_resumes(tmp_path, monk
     # inline_container.cc:672] . unexpected pos ..." naming no path and no full disk
     from hwbench.store import StorageError
 
-    real_save, calls = torch.save, []
+    real_save, epoch_one_saved = torch.save, []
 
     def short_write(obj, file, *args, **kwargs):
         if CHECKPOINT.split(".")[0] in os.path.basename(file):
-            calls.append(file)
-            if len(calls) == 2:  # the second checkpoint: the disk is full
+            if epoch_one_saved:  # the next checkpoint after epoch 1's: the disk is full
                 with open(file, "wb") as f:
                     f.write(b"PK\x03\x04")
                 raise RuntimeError(
                     "[enforce fail at inline_container.cc:672] . unexpected pos 476736 vs 476628"
                 )
+            saved = real_save(obj, file, *args, **kwargs)
+            epoch_one_saved.extend([1] if len(obj.get("history", [])) == 1 else [])
+            return saved
         return real_save(obj, file, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", short_write)
+    every_step = TrainConfig(**{**CFG, "checkpoint_every_s": 0})  # a checkpoint after each step
     with pytest.raises(StorageError) as caught:
-        fit(make_model(), toy_data(), TrainConfig(**CFG), tmp_path, loss_fn=plain_loss)
+        fit(make_model(), toy_data(), every_step, tmp_path, loss_fn=plain_loss)
     message = str(caught.value)
     assert message.startswith(f"{tmp_path / CHECKPOINT}: could not be written: ")
     assert "most likely the disk is full" in message and "MiB free" in message

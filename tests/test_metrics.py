@@ -43,3 +43,40 @@ def test_classification_metrics_from_logits():
     out = metrics.classification_metrics(logits, y)
     assert out["acc"] == pytest.approx(0.75)
     assert out["f1"] == pytest.approx(f1_score(y.numpy(), [0, 1, 0, 1], average="macro"))
+
+
+def _cases():
+    """Label/prediction pairs covering what the studies pass: classes missing from
+    either side, predictions outside ``num_classes``, tensors, a single class."""
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n, k = int(rng.integers(1, 400)), int(rng.integers(1, 12))
+        y_true = rng.integers(0, k, n)
+        y_pred = np.where(rng.random(n) < 0.5, y_true, rng.integers(0, k + 2, n))
+        yield y_true, y_pred, None
+        yield y_true, y_pred, k + 3  # declared classes never seen nor predicted
+        yield y_true, y_pred, max(1, k - 1)  # samples outside range(num_classes)
+    yield np.array([3, 3, 3]), np.array([3, 3, 3]), None
+
+
+@pytest.mark.parametrize("case", list(_cases()), ids=lambda c: f"n{len(c[0])}-k{c[2]}")
+def test_numpy_metrics_equal_scikit_learn(case):
+    """hwbench.metrics computes with NumPy what it computed with scikit-learn before."""
+    from sklearn import metrics as skm
+
+    y_true, y_pred, num_classes = case
+    labels = np.arange(num_classes) if num_classes else np.union1d(y_true, y_pred)
+    assert metrics.accuracy(y_true, y_pred) == skm.accuracy_score(y_true, y_pred)
+    assert metrics.accuracy(torch.from_numpy(y_true), torch.from_numpy(y_pred)) == (
+        skm.accuracy_score(y_true, y_pred)
+    )
+    expected_f1 = skm.f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    assert metrics.macro_f1(y_true, y_pred, num_classes) == expected_f1
+    expected_cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
+    cm = metrics.confusion_matrix(y_true, y_pred, num_classes)
+    assert cm.dtype == expected_cm.dtype
+    np.testing.assert_array_equal(cm, expected_cm)
+    support = expected_cm.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, np.diag(expected_cm) / support, np.nan)
+    np.testing.assert_array_equal(metrics.per_class_accuracy(y_true, y_pred, num_classes), recall)

@@ -212,7 +212,15 @@ def test_build_adds_heads():
 # ---------------------------------------------------------------- one job on tiny data
 
 TINY_MODEL = {"name": "small_cnn", "in_channels": 1, "normalize": "mnist"}
-TINY_TRAIN = {"epochs": 3, "batch_size": 16, "lr": 0.003, "monitor": "val_acc", "mode": "max"}
+# checkpoint_every_s=0: a checkpoint at every epoch end, for the interrupted-run tests
+TINY_TRAIN = {
+    "epochs": 3,
+    "batch_size": 16,
+    "lr": 0.003,
+    "monitor": "val_acc",
+    "mode": "max",
+    "checkpoint_every_s": 0,
+}
 
 
 def fake_dataset(folder, charsets=("latin_digits", "arabic_digits", "kannada_digits"), per_class=8):
@@ -751,3 +759,39 @@ def test_a_trimmed_study_needs_only_its_groups_keys_and_names_a_missing_one(work
         "multiscript.groups has 'amharic', which needs multiscript.sources.amharic, "
         "multiscript.wloss.amharic" in proc.stdout + proc.stderr
     )
+
+
+def test_job_images_reach_the_engine_fingerprinted_by_store_digest(fake_paths):
+    """Issue #28: the job's x is identified by the store's digest.json and its rows,
+    so the engine's resume fingerprint reads no image."""
+    from hwbench.engine import data_fingerprint
+    from hwbench.store import recorded_digest
+
+    data = ms.load_job_data("digits", "new", SOURCES, fake_paths)
+    digest = recorded_digest(fake_paths["latin"][0])["digest"]
+    entry = data_fingerprint({"train": {"x": data["train"].x}})["train.x"]
+    assert entry[2].count(f"store blake2b-128:{digest} rows") == 3  # one per script
+
+
+def test_a_demo_job_writes_one_checkpoint_not_one_per_epoch(tmp_path, fake_paths, monkeypatch):
+    """Issue #28: `make demo`'s training config (config.yaml's multiscript.train, 8
+    epochs, the default checkpoint_every_s) writes one checkpoint per job, at its end;
+    the engine wrote one per epoch before (8 per job, 33 jobs: 264)."""
+    import yaml
+
+    from hwbench.engine import loop as engine_loop
+    from tests.conftest import REPO
+
+    torch.set_num_threads(1)
+    demo = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["multiscript"]
+    assert "checkpoint_every_s" not in demo["train"] and demo["train"]["epochs"] == 8
+    writes = []
+    original = engine_loop._save_checkpoint
+    monkeypatch.setattr(
+        engine_loop, "_save_checkpoint", lambda run: writes.append(1) or original(run)
+    )
+    record = ms.train_job("digits", "new", 0, SOURCES, fake_paths, TINY_MODEL, demo["train"],
+                          {"reduction": "sum"}, tmp_path / "run" / "eval.json", device="cpu",
+                          progress=False)  # fmt: skip
+    assert record["fit"]["epochs_run"] == 8
+    assert len(writes) == 1

@@ -389,16 +389,20 @@ def test_load_task_split_keeps_the_split_files_order_and_the_charset(tmp_path):
 
 
 def test_task_split_read_per_batch_equals_the_split_in_memory(tmp_path):
+    from hwbench.rows import origin_of
+
     images, _ = tiny_processed(tmp_path)
     task = Task("arabic", "synth", charset="arabic_digits")
     args = (task, tmp_path / "processed", tmp_path / "split.csv", ["train", "test"])
     resident = load_task_split(*args, resident_mb=None)
     on_disk = load_task_split(*args, resident_mb=0)
-    assert isinstance(resident.images, np.ndarray) and isinstance(on_disk.images, StoredRows)
+    assert isinstance(resident.images, torch.Tensor) and isinstance(on_disk.images, StoredRows)
     assert on_disk.words == resident.words and on_disk.images.shape == resident.images.shape
     assert np.array_equal(on_disk.images[torch.arange(len(resident.images))], resident.images)
     # 40 x 28 x 28 bytes: 0.03 MiB, in memory under a budget of 1 MiB
-    assert isinstance(load_task_split(*args, resident_mb=1).images, np.ndarray)
+    assert isinstance(load_task_split(*args, resident_mb=1).images, torch.Tensor)
+    # both are identified by the store's digest and the rows: the same fingerprint
+    assert origin_of(resident.images) == origin_of(on_disk.images) is not None
 
 
 def one_job_params(tmp_path, **changes):

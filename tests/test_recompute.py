@@ -139,7 +139,7 @@ def test_a_checkpoint_resumes_across_the_setting(tmp_path, caplog):
     """The setting does not change the result, so it is not in the resume fingerprint:
     a job interrupted on a CPU ("cpu": on) resumes on a GPU (off) where it stopped."""
     full, _ = trained("never", tmp_path / "full")
-    config = TrainConfig(**CFG, activation_checkpointing="always")
+    config = TrainConfig(**CFG, activation_checkpointing="always", checkpoint_every_s=0)
     with pytest.raises(Interrupt):
         fit(make_model("resnet18", seed=0), small_set(), config, tmp_path / "cut",
             progress=False, device="cpu", on_epoch_end=stop_after_1)  # fmt: skip

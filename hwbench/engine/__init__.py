@@ -17,11 +17,13 @@ A study plugs in:
   macro-F1 of the main head against ``data["y"]``), and ``eval_fn(model, epoch)
   -> dict`` for anything else (e.g. accuracy on every task of a sequence).
 
-Each epoch appends a row to ``<run_dir>/metrics.csv`` and writes
-``<run_dir>/checkpoint.pt`` atomically (model, optimizer, scheduler, loss state,
-RNG states, early-stopping state, history, and inside an epoch the position in
-it). Checkpoints are loaded weights-only: no code runs from the file. :func:`fit`
-resumes from one only when the training config, a hash of the data and the
+Each epoch appends a row to ``<run_dir>/metrics.csv``. ``<run_dir>/checkpoint.pt``
+is written atomically every ``checkpoint_every_s`` seconds (checked after each step
+and epoch), at the end of the run and on a preemption signal (model, optimizer,
+scheduler, loss state, RNG states, early-stopping state, history, and inside an
+epoch the position in it). Checkpoints are loaded weights-only: no code runs from
+the file. :func:`fit` resumes from one only when the training config, the data (a processed store's
+recorded digest and the selected rows, else a hash of the tensors) and the
 caller's fingerprint all match; otherwise it starts over and says so. A job's
 test results go to eval.json through :func:`write_result`, one shape for every
 study.
@@ -31,7 +33,8 @@ Modules, one per concern: :mod:`~hwbench.engine.loop` (:func:`fit`),
 :mod:`~hwbench.engine.checkpoint` (checkpoints, resume, preemption),
 :mod:`~hwbench.engine.state` (what a run holds), :mod:`~hwbench.engine.device`
 (device, GPU claim, seeds, autocast), :mod:`~hwbench.engine.fingerprint`,
-:mod:`~hwbench.engine.config` (:class:`TrainConfig`), :mod:`~hwbench.engine.evaluation`
+:mod:`~hwbench.engine.config` (:class:`TrainConfig`), :mod:`~hwbench.engine.compiled`
+(``train.compile``), :mod:`~hwbench.engine.evaluation`
 (default loss and metrics, :func:`predict`, :func:`evaluate`) and
 :mod:`~hwbench.engine.results` (run-folder files, eval.json). Callers import from
 ``hwbench.engine``.

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from hwbench import recompute
 
+COMPILE_MODES = ("off", "default", "reduce-overhead")
+
 
 @dataclass
 class TrainConfig:
@@ -20,13 +22,18 @@ class TrainConfig:
     run; ``stop_eps`` stops it when ``|m(k) - m(k-1)| < stop_eps`` (the transfer
     paper's rule). ``trainable``: parameter-name prefixes to train (e.g.
     ``["head"]``); everything else is frozen. ``max_steps`` caps the batches of each
-    epoch (a rehearsal of a large job); ``checkpoint_every_s`` writes a mid-epoch
-    checkpoint at least that often (None: only at epoch ends and on a signal).
+    epoch (a rehearsal of a large job); ``checkpoint_every_s``: a checkpoint is written
+    when that long has passed since the last one, checked after every step and at
+    every epoch end (0: after each; None: never by time), and always at the end of
+    the run and on a preemption signal.
     Training data larger than ``data_on_device_mb`` stay in host memory and each
     batch is copied to the device (None: always on the device).
     ``activation_checkpointing`` (``never``, ``always``, ``cpu``: only on the CPU)
     recomputes each residual block's activations in the backward pass instead of
     keeping them (:mod:`hwbench.recompute`): the same step in about half the memory.
+    ``compile`` (``off``, ``default``, ``reduce-overhead``): the training forward pass
+    through ``torch.compile`` in that mode (:mod:`hwbench.engine.compiled`); a model
+    that cannot be compiled trains eagerly, with a logged reason.
     """
 
     epochs: int = 10
@@ -49,14 +56,19 @@ class TrainConfig:
     channels_last: bool = True
     eval_batch_size: int = 1024
     max_steps: int | None = None
-    checkpoint_every_s: float | None = 300.0
+    checkpoint_every_s: float | None = 600.0
     data_on_device_mb: float | None = 4096.0
     activation_checkpointing: str = "never"
+    compile: str = "off"
 
     def __post_init__(self):
         recompute.check_setting(self.activation_checkpointing)
         if self.optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer={self.optimizer!r}: use 'adam' or 'sgd'")
+        if self.compile is False:  # YAML 1.1 reads an unquoted `off` as false
+            self.compile = "off"
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile={self.compile!r}: use one of {list(COMPILE_MODES)}")
         if self.mode not in ("min", "max"):
             raise ValueError(f"mode={self.mode!r}: use 'min' or 'max'")
         if self.batch_schedule:

@@ -13,20 +13,27 @@ import torch
 
 from hwbench.engine.config import TrainConfig
 from hwbench.engine.evaluation import Data
-from hwbench.rows import StoredRows
+from hwbench.rows import StoredRows, origin_of
 
 
 def data_fingerprint(sets: Mapping[str, Data | None]) -> dict:
-    """Shape, dtype and a content hash of every tensor of every data set
-    (:class:`~hwbench.rows.StoredRows` included: the hash of the rows it reads).
+    """Shape, dtype and what identifies the content of every tensor of every data set.
 
-    A checkpoint resumes only on the very data it was trained on: a changed split,
-    dataset or transform starts the run over.
+    Rows taken from a processed store (:class:`~hwbench.rows.StoredRows`, or a tensor
+    marked by :func:`hwbench.rows.with_origin`) are identified by the store's recorded
+    digest and a hash of the row numbers: no image is read. Any other tensor (labels,
+    synthetic or test data) by a hash of its bytes. A checkpoint resumes only on the
+    very data it was trained on: a changed split, dataset or transform starts the run
+    over.
     """
     out = {}
     for name, data in sets.items():
         for key, tensor in (data or {}).items():
-            if isinstance(tensor, StoredRows):  # the same hash as of its rows in memory
+            origin = origin_of(tensor)
+            if origin is not None:
+                out[f"{name}.{key}"] = [list(tensor.shape), str(tensor.dtype), origin]
+                continue
+            if isinstance(tensor, StoredRows):  # no digest record: hash the rows read
                 out[f"{name}.{key}"] = [list(tensor.shape), str(tensor.dtype), tensor.digest(16)]
                 continue
             t = tensor.detach().to("cpu").contiguous()
@@ -58,13 +65,11 @@ def run_fingerprint(
 ) -> dict:
     """What a checkpoint must match to be resumed: the training config, the data, the
     per-batch transform and the caller's ``fingerprint`` (see :func:`hwbench.engine.fit`)."""
-    # How often to checkpoint, where the data live and whether activations are
-    # recomputed do not change the result: a resume ignores them.
-    settings = {
-        k: v
-        for k, v in dataclasses.asdict(config).items()
-        if k not in ("checkpoint_every_s", "data_on_device_mb", "activation_checkpointing")
-    }
+    # How often to checkpoint, where the data live, whether activations are
+    # recomputed and whether the forward pass is compiled do not change what is
+    # trained: a resume ignores them.
+    ignored = ("checkpoint_every_s", "data_on_device_mb", "activation_checkpointing", "compile")
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k not in ignored}
     full = {
         **settings,
         "data": data_fingerprint({"train": train, **(eval_sets or {})}),

@@ -30,6 +30,7 @@ from hwbench.engine.checkpoint import (
     _set_rng_state,
     load_weights,
 )
+from hwbench.engine.compiled import forward_of
 from hwbench.engine.config import TrainConfig
 from hwbench.engine.device import (
     _use_cuda_fast_paths,
@@ -74,9 +75,12 @@ def _progress_interval() -> float:
     return 0.5 if sys.stderr.isatty() else 30.0
 
 
-def _optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+def _optimizer(params, config: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        # One fused kernel per step on CUDA; the CPU keeps the default (for-each)
+        # implementation, so CPU results stay as they were.
+        fused = {"fused": True} if device.type == "cuda" else {}
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, **fused)
     return torch.optim.SGD(
         params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
@@ -97,7 +101,7 @@ def _new_run(
     params = [p for p in model.parameters() if p.requires_grad]
     if isinstance(loss_fn, nn.Module):
         params += [p for p in loss_fn.parameters() if p.requires_grad]
-    opt = _optimizer(params, config)
+    opt = _optimizer(params, config, device)
     full = run_fingerprint(config, train, eval_sets, transform, fingerprint)
     return Run(
         model=model,
@@ -136,15 +140,16 @@ def fit(
     The checkpoint records the training config, a hash of every data tensor and
     ``fingerprint`` (settings outside ``config`` that define the run: the model, a
     loss's weights; JSON-like). An interrupted run resumes only when all match,
-    otherwise it starts over with a log line. It is written at every epoch end, at
-    least every ``config.checkpoint_every_s`` seconds inside an epoch, and on
+    otherwise it starts over with a log line. It is written when
+    ``config.checkpoint_every_s`` seconds have passed since the last one (checked
+    after every step and at every epoch end), at the end of the run, and on
     SIGTERM/SIGUSR1, after which :class:`Preempted` is raised (the job exits
     non-zero and its retry resumes mid-epoch).
 
     Writes ``metrics.csv``, ``checkpoint.pt``, ``model.pt`` (final weights),
     ``best.pt`` (weights at the best monitored epoch, when monitored) and
     ``run.json`` into ``run_dir`` (nothing is written with ``run_dir=None``).
-    ``on_epoch_end(epoch, row)`` runs after the epoch's checkpoint is on disk.
+    ``on_epoch_end(epoch, row)`` runs after the epoch's checkpoint, when one was due.
     ``restore``: the weights the model ends with, ``"last"`` (final) or ``"best"``
     (best monitored epoch; final when nothing was monitored).
     ``transform``: applied to each batch's ``x`` on the device before the model
@@ -165,6 +170,7 @@ def fit(
     run.transform = transform
     run.channels_last = device.type == "cuda" and config.channels_last
     run.recompute = recompute.wanted(config.activation_checkpointing, device)
+    run.forward = forward_of(model, config.compile)
     if run.recompute:
         log.info("activation checkpointing: %d residual blocks", recompute.enable(model))
     try:
@@ -240,7 +246,10 @@ def _run_epoch(run, train, eval_sets, epoch, metrics_fn, eval_fn, flag, desc, pr
     if run.stop_reason is None and epoch == config.epochs:
         run.stop_reason = "epochs"
     if run.run_dir is not None:
-        _save_checkpoint(run)
+        # Checkpoints are for resuming: by time, not per epoch, and always at the end
+        # of the run and on a preemption signal (the caller raises Preempted).
+        if run.stop_reason is not None or flag["signal"] is not None or _checkpoint_due(run):
+            _save_checkpoint(run)
         _write_metrics(run.run_dir, run.history)
     log.info(
         "epoch %d/%d %s",
@@ -283,7 +292,7 @@ def _train_epoch(run: Run, train, epoch, bs, flag, desc, progress) -> dict:
         for start, batch in zip(starts[pos.step :], batches, strict=True):
             x = _model_input(batch["x"], None, run.transform, run.channels_last)
             with autocast(device, config.amp):
-                outputs = model(x)
+                outputs = run.forward(x)
                 loss, parts = run.loss_fn(outputs, batch)
             run.opt.zero_grad(set_to_none=True)
             with recompute.kept_running_stats(model) if run.recompute else contextlib.nullcontext():
@@ -314,8 +323,6 @@ def _maybe_checkpoint_mid_epoch(run: Run, flag: dict, more_steps: bool) -> None:
     """Checkpoint inside an epoch when it is time, or when a preemption signal came."""
     if run.run_dir is None:
         return
-    every = run.config.checkpoint_every_s
-    due = every is not None and time.monotonic() - run.last_checkpoint >= every
     if flag["signal"] is not None:
         _save_checkpoint(run)
         raise Preempted(
@@ -323,8 +330,14 @@ def _maybe_checkpoint_mid_epoch(run: Run, flag: dict, more_steps: bool) -> None:
             f"{run.position.epoch} step {run.position.step}; the checkpoint is saved and a "
             "rerun of the job resumes from it"
         )
-    if due and more_steps:
+    if more_steps and _checkpoint_due(run):
         _save_checkpoint(run)
+
+
+def _checkpoint_due(run: Run) -> bool:
+    """``config.checkpoint_every_s`` has passed since the last checkpoint (or the start)."""
+    every = run.config.checkpoint_every_s
+    return every is not None and time.monotonic() - run.last_checkpoint >= every
 
 
 def _monitor(run: Run, row: dict) -> str | None:

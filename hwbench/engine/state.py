@@ -89,6 +89,7 @@ class Run:
     transform: Callable | None = None  # per batch: stored input -> model input
     channels_last: bool = False
     recompute: bool = False  # residual blocks are activation-checkpointed
+    forward: Callable | None = None  # the training step's model call (train.compile)
     last_checkpoint: float = field(default_factory=time.monotonic)
 
     @property

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hwbench.rows import cat_with_origin
 from hwbench.studies.multiscript.spec import SINGLE_SCRIPT, check_method, scripts_of
 
 # ---------------------------------------------------------------------------
@@ -289,7 +290,7 @@ def load_job_data(
             parts[name].append((x, torch.from_numpy(y), np.full(len(part), script)))
     return {
         name: ScriptData(
-            torch.cat([p[0] for p in chunks]),
+            cat_with_origin([p[0] for p in chunks]),
             torch.cat([p[1] for p in chunks]),
             np.concatenate([p[2] for p in chunks]),
         )

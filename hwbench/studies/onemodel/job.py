@@ -25,7 +25,7 @@ from hwbench.data import charset_classes, select
 from hwbench.engine import TrainConfig, fit, pick_device, predict, seed_everything, write_result
 from hwbench.models import build_model
 from hwbench.retrieval import qbe_map, qbs_map
-from hwbench.rows import StoredRows, batch_source, rows_or_resident
+from hwbench.rows import StoredRows, batch_source, origin_of, rows_or_resident, with_origin
 from hwbench.store import IMAGES_FILE
 from hwbench.studies.onemodel.labels import Vocabulary, build_vocabulary
 from hwbench.studies.onemodel.phoc import cosine_similarity
@@ -42,7 +42,7 @@ log = logging.getLogger("hwbench.onemodel")
 class TaskData:
     """One split of one task: uint8 images (N x H x W, or N x 3 x H x W) and class words."""
 
-    images: np.ndarray | StoredRows  # in memory, or read per batch
+    images: torch.Tensor | np.ndarray | StoredRows  # in memory, or read per batch
     words: list[str]
 
 
@@ -78,7 +78,9 @@ def load_task_split(
     path = Path(processed_dir) / IMAGES_FILE
     images = rows_or_resident(path, part.index, resident_mb)
     if images.ndim == 4:  # colour N x H x W x 3 -> N x 3 x H x W for the canvas
-        images = np.ascontiguousarray(np.asarray(images[:]).transpose(0, 3, 1, 2))
+        origin = origin_of(images)
+        chw = np.ascontiguousarray(np.asarray(images[:]).transpose(0, 3, 1, 2))
+        images = with_origin(torch.from_numpy(chw), origin and f"{origin} as NCHW")
     return TaskData(images, words)
 
 

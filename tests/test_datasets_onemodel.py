@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import pickle
-import tarfile
 import wave
 
 import numpy as np
@@ -13,19 +12,9 @@ import pytest
 from hwbench.datasets import registry
 from hwbench.datasets.prepare import build_arrays, fetch_file, record_path
 from hwbench.store import load_processed
-from tests._datasets_support import served_spec
+from tests._datasets_support import served_spec, tar_gz_bytes
 
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def cifar100_fixture(n_train=6, n_test=4):
@@ -45,7 +34,7 @@ def cifar100_fixture(n_train=6, n_test=4):
             for key, (data, labels) in split.items()
         },
     }
-    return tar_gz(members), names, split
+    return tar_gz_bytes(members), names, split
 
 
 def test_cifar100_end_to_end(tmp_path, server):
@@ -78,7 +67,7 @@ def test_cifar100_wrong_archive_is_named(tmp_path):
     from hwbench.datasets.cifar import read_cifar100
 
     path = tmp_path / "cifar-100-python.tar.gz"
-    path.write_bytes(tar_gz({"cifar-10-batches-py/data_batch_1": b"x"}))
+    path.write_bytes(tar_gz_bytes({"cifar-10-batches-py/data_batch_1": b"x"}))
     with pytest.raises(ValueError, match="no member 'cifar-100-python/meta'"):
         read_cifar100({"cifar-100-python.tar.gz": path})
 
@@ -111,7 +100,7 @@ def speech_fixture():
     members["./_background_noise_/white_noise.wav"] = wav_bytes(tone(2))
     members["./testing_list.txt"] = b"no/aa11_nohash_0.wav\n"
     members["./validation_list.txt"] = b"up/bb22_nohash_0.wav\n"
-    return tar_gz(members)
+    return tar_gz_bytes(members)
 
 
 def test_speech_commands_end_to_end(tmp_path, server):
@@ -159,7 +148,7 @@ def imdb_fixture():
         "aclImdb/train/unsup/4_0.txt": "not labelled",
         "aclImdb/imdb.vocab": "great\nfilm",
     }
-    return tar_gz({k: v.encode() for k, v in reviews.items()})
+    return tar_gz_bytes({k: v.encode() for k, v in reviews.items()})
 
 
 def test_imdb_end_to_end(tmp_path, server):

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -182,6 +183,17 @@ def commit() -> str:
 
 
 # --- the model step -------------------------------------------------------------------
+
+
+def write_doc_block(doc, name: str, text: str, command: str) -> None:
+    """Replace the generated block ``name`` of the page ``doc`` with ``text``, its marker
+    naming ``command`` (the rest of the page is prose)."""
+    page = doc.read_text(encoding="utf-8")
+    block = f"<!-- {name}:start ({command}) -->\n{text}<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start\b.*?<!-- {name}:end -->", re.S)
+    if not pattern.search(page):
+        raise SystemExit(f"{doc}: no <!-- {name}:start --> block to replace")
+    doc.write_text(pattern.sub(lambda _: block, page), encoding="utf-8")
 
 
 def compile_model(model: torch.nn.Module, backend: str | None = None) -> torch.nn.Module:

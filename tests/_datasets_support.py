@@ -14,6 +14,7 @@ import pickle
 import struct
 import tarfile
 import threading
+import wave
 import zipfile
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -243,6 +244,17 @@ def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def wav_bytes(samples: np.ndarray, rate=16000) -> bytes:
+    """A mono 16-bit PCM WAV of ``samples`` (integer values, cast to little-endian int16)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
     return buf.getvalue()
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import wave
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from hwbench.datasets import registry
 from hwbench.datasets.prepare import build_arrays, fetch_file, record_path
 from hwbench.store import load_processed
-from tests._datasets_support import served_spec, tar_gz_bytes
+from tests._datasets_support import served_spec, tar_gz_bytes, wav_bytes
 
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
 
@@ -72,16 +70,6 @@ def test_cifar100_wrong_archive_is_named(tmp_path):
         read_cifar100({"cifar-100-python.tar.gz": path})
 
 
-def wav_bytes(samples: np.ndarray, rate=16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes((samples * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
-
-
 def tone(bin_, n_fft=64, seconds=0.5):
     t = np.arange(int(16000 * seconds)) / 16000
     return 0.5 * np.sin(2 * np.pi * bin_ * 16000 / n_fft * t)
@@ -96,8 +84,8 @@ def speech_fixture():
         "no/bb22_nohash_1.wav": tone(8, seconds=1.5),  # longer than a second: cut
         "up/bb22_nohash_0.wav": tone(12),
     }
-    members = {f"./{p}": wav_bytes(s) for p, s in clips.items()}
-    members["./_background_noise_/white_noise.wav"] = wav_bytes(tone(2))
+    members = {f"./{p}": wav_bytes(s * 32767) for p, s in clips.items()}
+    members["./_background_noise_/white_noise.wav"] = wav_bytes(tone(2) * 32767)
     members["./testing_list.txt"] = b"no/aa11_nohash_0.wav\n"
     members["./validation_list.txt"] = b"up/bb22_nohash_0.wav\n"
     return tar_gz_bytes(members)
@@ -135,7 +123,7 @@ def test_speech_commands_wrong_format_is_named(tmp_path):
     from hwbench.datasets.speech import read_wav
 
     with pytest.raises(ValueError, match="x.wav: expected 16 kHz 16-bit mono, got 8000 Hz"):
-        read_wav(wav_bytes(tone(4), rate=8000), "x.wav")
+        read_wav(wav_bytes(tone(4) * 32767, rate=8000), "x.wav")
     with pytest.raises(ValueError, match="y.wav: not a readable WAV"):
         read_wav(b"RIFF....", "y.wav")
 

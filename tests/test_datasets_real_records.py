@@ -15,7 +15,6 @@ import gzip
 import hashlib
 import io
 import struct
-import wave
 
 import numpy as np
 import pytest
@@ -49,6 +48,7 @@ from tests._datasets_support import (
     py2_pickle,
     savez_bytes,
     tar_gz_bytes,
+    wav_bytes,
     write,
     zip_bytes,
 )
@@ -558,16 +558,6 @@ def test_cifar100_reads_python2_pickles(tmp_path):
 # ------------------------------------------------------------ Speech Commands
 
 
-def _wav(samples: np.ndarray, rate=16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.astype("<i2").tobytes())
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize("prefix", ["", "./"])
 def test_speech_commands_published_layout(tmp_path, prefix):
     """speech_commands_v0.01.tar.gz: <word>/<speaker>_nohash_<k>.wav, 16-bit mono PCM at
@@ -585,10 +575,10 @@ def test_speech_commands_published_layout(tmp_path, prefix):
         "validation_list.txt": b"right/a69b9b3e_nohash_0.wav\n",
         "testing_list.txt": b"bed/0c40e715_nohash_0.wav\n",
         "_background_noise_/README.md": b"",
-        "_background_noise_/running_tap.wav": _wav(np.tile(tone, 3)),
-        "bed/00176480_nohash_0.wav": _wav(tone),
-        "bed/0c40e715_nohash_0.wav": _wav(tone[:8000]),  # shorter than a second
-        "right/a69b9b3e_nohash_0.wav": _wav(tone),
+        "_background_noise_/running_tap.wav": wav_bytes(np.tile(tone, 3)),
+        "bed/00176480_nohash_0.wav": wav_bytes(tone),
+        "bed/0c40e715_nohash_0.wav": wav_bytes(tone[:8000]),  # shorter than a second
+        "right/a69b9b3e_nohash_0.wav": wav_bytes(tone),
     }
     archive = tmp_path / "speech_commands_v0.01.tar.gz"
     write(archive, tar_gz_bytes({prefix + k: v for k, v in members.items()}))

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import os
 import platform
+import re
 import statistics
 import subprocess
 import time
@@ -182,6 +183,17 @@ def commit() -> str:
 
 
 # --- the model step -------------------------------------------------------------------
+
+
+def write_doc_block(doc, name: str, text: str, command: str) -> None:
+    """Replace the generated block ``name`` of the page ``doc`` with ``text``, its marker
+    naming ``command`` (the rest of the page is prose)."""
+    page = doc.read_text(encoding="utf-8")
+    block = f"<!-- {name}:start ({command}) -->\n{text}<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start\b.*?<!-- {name}:end -->", re.S)
+    if not pattern.search(page):
+        raise SystemExit(f"{doc}: no <!-- {name}:start --> block to replace")
+    doc.write_text(pattern.sub(lambda _: block, page), encoding="utf-8")
 
 
 def compile_model(model: torch.nn.Module, backend: str | None = None) -> torch.nn.Module:
@@ -361,6 +373,34 @@ def _train_keys(train: dict) -> dict:
     return {**keys, "activation_checkpointing": "never", "max_steps": None}
 
 
+def _image_workload(
+    name: str,
+    model: dict,
+    classes: int,
+    shape: tuple,
+    transform,
+    batch: int,
+    steps: int,
+    device,
+    train: dict,
+) -> Workload:
+    """A workload on ``batch * steps`` random uint8 images of ``shape`` with random labels
+    (the studies' image-classification steps share this form)."""
+    n = batch * steps
+    return Workload(
+        name=name,
+        model=model,
+        classes=classes,
+        x=_images(n, *shape),
+        y=_labels(n, classes),
+        transform=transform,
+        batch_size=batch,
+        steps=steps,
+        device=torch.device(device),
+        train=train,
+    )
+
+
 def multiscript_workload(cfg: dict, device, steps: int, batch: int | None = None) -> Workload:
     """Table 4's step: the digits group (3 scripts x 10 classes), 28 x 28 uint8 images,
     the configured model and per-batch transform (paper: ResNet-18, 3 channels,
@@ -370,16 +410,15 @@ def multiscript_workload(cfg: dict, device, steps: int, batch: int | None = None
     ms = cfg["multiscript"]
     batch = batch or ms["train"]["batch_size"]
     side = ms["model"].get("input_size") or 28
-    return Workload(
+    return _image_workload(
         name="multiscript",
         model=_model_keywords(ms["model"], side),
         classes=30,
-        x=_images(batch * steps, 28, 28),
-        y=_labels(batch * steps, 30),
+        shape=(28, 28),
         transform=batch_transform(ms["model"]),
-        batch_size=batch,
+        batch=batch,
         steps=steps,
-        device=torch.device(device),
+        device=device,
         train=_train_keys(ms["train"]),
     )
 
@@ -392,16 +431,15 @@ def transfer_workload(cfg: dict, device, steps: int, batch: int | None = None) -
     tr = cfg["transfer"]
     batch = batch or tr["train"]["batch_size"]
     side = tr["model"].get("input_size") or 128
-    return Workload(
+    return _image_workload(
         name="transfer",
         model=_model_keywords(tr["model"], side),
         classes=62,
-        x=_images(batch * steps, side, side),
-        y=_labels(batch * steps, 62),
+        shape=(side, side),
         transform=batch_transform(tr["model"]),
-        batch_size=batch,
+        batch=batch,
         steps=steps,
-        device=torch.device(device),
+        device=device,
         train=_train_keys(tr["train"]),
     )
 
@@ -481,16 +519,15 @@ def lifelong_workload(cfg: dict, device, steps: int, batch: int | None = None) -
     batch = batch or ll["train"]["batch_size"]
     side = ll["model"].get("input_size") or 28
     stored = ll["input"].get("resize") or side
-    return Workload(
+    return _image_workload(
         name="lifelong",
         model=_model_keywords(ll["model"], side),
         classes=10,
-        x=_images(batch * steps, stored, stored),
-        y=_labels(batch * steps, 10),
+        shape=(stored, stored),
         transform=batch_transform(ll["model"], size=stored, crop=side if side < stored else None),
-        batch_size=batch,
+        batch=batch,
         steps=steps,
-        device=torch.device(device),
+        device=device,
         train=_train_keys(ll["train"]),
     )
 
@@ -505,16 +542,15 @@ def adaptation_workload(cfg: dict, device, steps: int, batch: int | None = None)
     batch = batch or (schedule[0][1] if schedule else ad["train"].get("batch_size", 64))
     side = ad["model"].get("input_size") or 28
     train = {k: v for k, v in ad["train"].items() if k != "batch_schedule"}
-    return Workload(
+    return _image_workload(
         name="adaptation",
         model=_model_keywords(ad["model"], side),
         classes=62,
-        x=_images(batch * steps, side, side),
-        y=_labels(batch * steps, 62),
+        shape=(side, side),
         transform=batch_transform(ad["model"]),
-        batch_size=batch,
+        batch=batch,
         steps=steps,
-        device=torch.device(device),
+        device=device,
         train=_train_keys(train),
     )
 
@@ -557,16 +593,15 @@ def generic_workload(
     keywords = {"name": model, "in_channels": channels, "input_size": size}
     if model.startswith("resnet"):
         keywords["stem"] = stem
-    return Workload(
+    return _image_workload(
         name=model,
         model=keywords,
         classes=10,
-        x=_images(batch * steps, *size),
-        y=_labels(batch * steps, 10),
+        shape=tuple(size),
         transform=BatchTransform(channels=channels, normalize="mnist"),
-        batch_size=batch,
+        batch=batch,
         steps=steps,
-        device=torch.device(device),
+        device=device,
         train={"optimizer": "adam", "lr": 1e-3},
     )
 

@@ -333,12 +333,7 @@ def markdown(rows: list[dict], device: str) -> str:
 
 def write_doc(text: str, command: str) -> None:
     """Replace the generated block of docs/performance.md (the rest is prose)."""
-    page = DOC.read_text(encoding="utf-8")
-    block = f"<!-- {BLOCK}:start ({command}) -->\n{text}<!-- {BLOCK}:end -->"
-    pattern = re.compile(rf"<!-- {BLOCK}:start\b.*?<!-- {BLOCK}:end -->", re.S)
-    if not pattern.search(page):
-        raise SystemExit(f"{DOC}: no <!-- {BLOCK}:start --> block to replace")
-    DOC.write_text(pattern.sub(lambda _: block, page), encoding="utf-8")
+    arms.write_doc_block(DOC, BLOCK, text, command)
 
 
 def write_step_times(path: Path, rows: list[dict], described: str, command: str) -> None:

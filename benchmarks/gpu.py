@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import sys
 import tempfile
 import time
@@ -184,12 +183,7 @@ def report(summaries: list[dict], sync: dict, where: str, skipped: list[str]) ->
 
 def write_doc(text: str, command: str) -> None:
     """Replace docs/performance.md's GPU block (the rest is prose)."""
-    page = DOC.read_text(encoding="utf-8")
-    block = f"<!-- {BLOCK}:start ({command}) -->\n{text}<!-- {BLOCK}:end -->"
-    pattern = re.compile(rf"<!-- {BLOCK}:start\b.*?<!-- {BLOCK}:end -->", re.S)
-    if not pattern.search(page):
-        raise SystemExit(f"{DOC}: no <!-- {BLOCK}:start --> block to replace")
-    DOC.write_text(pattern.sub(lambda _: block, page), encoding="utf-8")
+    arms.write_doc_block(DOC, BLOCK, text, command)
 
 
 def bench_rows(summaries: list[dict], sync: dict, where: str) -> list[dict]:

@@ -14,6 +14,7 @@ import pickle
 import struct
 import tarfile
 import threading
+import wave
 import zipfile
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,6 +233,28 @@ def zip_bytes(members: dict[str, bytes]) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
+    """A gzipped tar of regular-file members (name -> bytes), in order."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def wav_bytes(samples: np.ndarray, rate=16000) -> bytes:
+    """A mono 16-bit PCM WAV of ``samples`` (integer values, cast to little-endian int16)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.astype("<i2").tobytes())
     return buf.getvalue()
 
 

@@ -160,18 +160,6 @@ def test_memory_says_where_the_paper_store_is_kept(memory):
 # --- the generated block of docs/performance.md against the plan and the config -----
 
 
-def _paper_config() -> dict:
-    def merge(base, top):
-        out = dict(base)
-        for key, value in top.items():
-            both = isinstance(value, dict) and isinstance(out.get(key), dict)
-            out[key] = merge(out[key], value) if both else value
-        return out
-
-    read = lambda name: yaml.safe_load((REPO / name).read_text())  # noqa: E731
-    return merge(read("config.yaml"), read("config/paper.yaml"))
-
-
 def _planned_jobs(cfg: dict) -> dict[str, int]:
     """Jobs per training rule, from the studies' plans (what the rules expand)."""
     from hwbench.studies.adaptation import plan as ad
@@ -237,7 +225,7 @@ def _number(text: str) -> float:
 def test_docs_cost_block_matches_the_plan_and_the_config(cost):
     """Every row of the generated table: its jobs are the plan's, its steps follow from
     the config's epochs, batch sizes and fits, its device-hours from steps x s/step."""
-    cfg = _paper_config()
+    cfg = cost.merged_config()
     jobs = _planned_jobs(cfg)
     rows = _doc_rows()
     assert set(rows) == {*jobs, "all"}

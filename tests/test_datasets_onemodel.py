@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import pickle
-import tarfile
-import wave
 
 import numpy as np
 import pytest
@@ -13,19 +10,9 @@ import pytest
 from hwbench.datasets import registry
 from hwbench.datasets.prepare import build_arrays, fetch_file, record_path
 from hwbench.store import load_processed
-from tests._datasets_support import served_spec
+from tests._datasets_support import served_spec, tar_gz_bytes, wav_bytes
 
 FAST = {"timeout_s": 5, "retries": 1, "backoff_s": 0.01}
-
-
-def tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def cifar100_fixture(n_train=6, n_test=4):
@@ -45,7 +32,7 @@ def cifar100_fixture(n_train=6, n_test=4):
             for key, (data, labels) in split.items()
         },
     }
-    return tar_gz(members), names, split
+    return tar_gz_bytes(members), names, split
 
 
 def test_cifar100_end_to_end(tmp_path, server):
@@ -78,19 +65,9 @@ def test_cifar100_wrong_archive_is_named(tmp_path):
     from hwbench.datasets.cifar import read_cifar100
 
     path = tmp_path / "cifar-100-python.tar.gz"
-    path.write_bytes(tar_gz({"cifar-10-batches-py/data_batch_1": b"x"}))
+    path.write_bytes(tar_gz_bytes({"cifar-10-batches-py/data_batch_1": b"x"}))
     with pytest.raises(ValueError, match="no member 'cifar-100-python/meta'"):
         read_cifar100({"cifar-100-python.tar.gz": path})
-
-
-def wav_bytes(samples: np.ndarray, rate=16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes((samples * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def tone(bin_, n_fft=64, seconds=0.5):
@@ -107,11 +84,11 @@ def speech_fixture():
         "no/bb22_nohash_1.wav": tone(8, seconds=1.5),  # longer than a second: cut
         "up/bb22_nohash_0.wav": tone(12),
     }
-    members = {f"./{p}": wav_bytes(s) for p, s in clips.items()}
-    members["./_background_noise_/white_noise.wav"] = wav_bytes(tone(2))
+    members = {f"./{p}": wav_bytes(s * 32767) for p, s in clips.items()}
+    members["./_background_noise_/white_noise.wav"] = wav_bytes(tone(2) * 32767)
     members["./testing_list.txt"] = b"no/aa11_nohash_0.wav\n"
     members["./validation_list.txt"] = b"up/bb22_nohash_0.wav\n"
-    return tar_gz(members)
+    return tar_gz_bytes(members)
 
 
 def test_speech_commands_end_to_end(tmp_path, server):
@@ -146,7 +123,7 @@ def test_speech_commands_wrong_format_is_named(tmp_path):
     from hwbench.datasets.speech import read_wav
 
     with pytest.raises(ValueError, match="x.wav: expected 16 kHz 16-bit mono, got 8000 Hz"):
-        read_wav(wav_bytes(tone(4), rate=8000), "x.wav")
+        read_wav(wav_bytes(tone(4) * 32767, rate=8000), "x.wav")
     with pytest.raises(ValueError, match="y.wav: not a readable WAV"):
         read_wav(b"RIFF....", "y.wav")
 
@@ -159,7 +136,7 @@ def imdb_fixture():
         "aclImdb/train/unsup/4_0.txt": "not labelled",
         "aclImdb/imdb.vocab": "great\nfilm",
     }
-    return tar_gz({k: v.encode() for k, v in reviews.items()})
+    return tar_gz_bytes({k: v.encode() for k, v in reviews.items()})
 
 
 def test_imdb_end_to_end(tmp_path, server):

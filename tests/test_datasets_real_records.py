@@ -15,8 +15,6 @@ import gzip
 import hashlib
 import io
 import struct
-import tarfile
-import wave
 
 import numpy as np
 import pytest
@@ -49,6 +47,8 @@ from tests._datasets_support import (
     png_bytes,
     py2_pickle,
     savez_bytes,
+    tar_gz_bytes,
+    wav_bytes,
     write,
     zip_bytes,
 )
@@ -56,16 +56,6 @@ from tests._datasets_support import (
 
 def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
-
-
-def tar_bytes(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def blank_images(count: int) -> np.ndarray:
@@ -474,7 +464,7 @@ def test_deepwriting_labels_are_label_encoder_codes(tmp_path, archive):
         "deepwriting_training.npz": _dw_npz(["aI(", "Z9"], [12, 294]),
         "deepwriting_validation.npz": _dw_npz(["/"], [3]),
     }
-    data = zip_bytes(members) if archive.endswith(".zip") else tar_bytes(members)
+    data = zip_bytes(members) if archive.endswith(".zip") else tar_gz_bytes(members)
     files = {archive: write(tmp_path / archive, data)}
     frame = build_deepwriting_manifest(files, tmp_path / "raw", {"image_size": 32})
     got = list(zip(frame.source_split, frame.label_name, frame.writer, strict=True))
@@ -556,7 +546,7 @@ def test_cifar100_reads_python2_pickles(tmp_path):
         "cifar-100-python/test": py2_pickle(test),
         "cifar-100-python/meta": cifar100_meta(),
     }
-    archive = write(tmp_path / "cifar-100-python.tar.gz", tar_bytes(members))
+    archive = write(tmp_path / "cifar-100-python.tar.gz", tar_gz_bytes(members))
     images, meta = read_cifar100({"cifar-100-python.tar.gz": archive})
     assert images.shape == (10, 32, 32, 3)
     assert meta.label.tolist()[:5] == [19, 29, 0, 11, 1]
@@ -566,16 +556,6 @@ def test_cifar100_reads_python2_pickles(tmp_path):
 
 
 # ------------------------------------------------------------ Speech Commands
-
-
-def _wav(samples: np.ndarray, rate=16000) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 @pytest.mark.parametrize("prefix", ["", "./"])
@@ -595,13 +575,13 @@ def test_speech_commands_published_layout(tmp_path, prefix):
         "validation_list.txt": b"right/a69b9b3e_nohash_0.wav\n",
         "testing_list.txt": b"bed/0c40e715_nohash_0.wav\n",
         "_background_noise_/README.md": b"",
-        "_background_noise_/running_tap.wav": _wav(np.tile(tone, 3)),
-        "bed/00176480_nohash_0.wav": _wav(tone),
-        "bed/0c40e715_nohash_0.wav": _wav(tone[:8000]),  # shorter than a second
-        "right/a69b9b3e_nohash_0.wav": _wav(tone),
+        "_background_noise_/running_tap.wav": wav_bytes(np.tile(tone, 3)),
+        "bed/00176480_nohash_0.wav": wav_bytes(tone),
+        "bed/0c40e715_nohash_0.wav": wav_bytes(tone[:8000]),  # shorter than a second
+        "right/a69b9b3e_nohash_0.wav": wav_bytes(tone),
     }
     archive = tmp_path / "speech_commands_v0.01.tar.gz"
-    write(archive, tar_bytes({prefix + k: v for k, v in members.items()}))
+    write(archive, tar_gz_bytes({prefix + k: v for k, v in members.items()}))
     images, meta = read_speech_commands({"speech_commands_v0.01.tar.gz": archive})
     assert images.shape == (3, 129, 126)
     assert meta.label_name.tolist() == ["bed", "bed", "right"]
@@ -658,7 +638,7 @@ def test_imdb_published_layout_and_reviews(tmp_path):
         # here is the train review again
         "aclImdb/test/pos/0_10.txt": IMDB_POS_0_9.encode(),
     }
-    archive = write(tmp_path / "aclImdb_v1.tar.gz", tar_bytes(members))
+    archive = write(tmp_path / "aclImdb_v1.tar.gz", tar_gz_bytes(members))
     images, meta = read_imdb({"aclImdb_v1.tar.gz": archive}, {"embed_dim": 8, "max_words": 300})
     assert images.shape == (3, 8, 300)
     assert meta.label_name.tolist() == ["negative", "positive", "positive"]

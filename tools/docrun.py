@@ -9,14 +9,17 @@ names the commit, the machine and the load it ran with.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +37,20 @@ def snapshot(dest: Path) -> str:
     archive = git("archive", "HEAD").stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return git("rev-parse", "--short", "HEAD", text=True).stdout.strip()
+
+
+@contextlib.contextmanager
+def snapshot_run(prefix: str) -> Iterator[tuple[Path, Path, dict]]:
+    """A temporary folder holding the committed tree (``source``, see :func:`snapshot`)
+    and an empty ``workdir``; yields them with the run's info so far (machine, load
+    before, commit). Both are removed on exit."""
+    info = {"machine": machine(), "load_before": load()}
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        source, workdir = Path(tmp, "source"), Path(tmp, "run")
+        source.mkdir()
+        workdir.mkdir()
+        info["commit"] = snapshot(source)
+        yield source, workdir, info
 
 
 def run_snakemake(source: Path, workdir: Path, args: list[str]) -> float:
@@ -102,3 +119,9 @@ def replace_block(text: str, start: str, end: str, body: str) -> str:
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
     return f"{head}{start}\n{body}\n{end}{tail}"
+
+
+def rewrite_block(path: Path, start: str, end: str, body: str) -> None:
+    """Set the block between the ``start`` and ``end`` markers of the page ``path``."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(replace_block(text, start, end, body), encoding="utf-8")

@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from docrun import REPO, disk_use, load, machine, minutes, replace_block, run_snakemake, snapshot  # noqa: E402
+from docrun import REPO, disk_use, load, minutes, rewrite_block, run_snakemake, snapshot_run  # noqa: E402
 
 COMMAND = "python tools/readme_demo.py"
 START = f"<!-- demo-output:start ({COMMAND}) -->"
@@ -68,12 +67,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--readme", type=Path, default=REPO / "README.md")
     args = parser.parse_args(argv)
-    info = {"machine": machine(), "load_before": load()}
-    with tempfile.TemporaryDirectory(prefix="hwbench-demo-") as tmp:
-        source, workdir = Path(tmp, "source"), Path(tmp, "run")
-        source.mkdir()
-        workdir.mkdir()
-        info["commit"] = snapshot(source)
+    with snapshot_run("hwbench-demo-") as (source, workdir, info):
         seconds = run_snakemake(source, workdir, ["--cores", "all", TARGET])
         info["load_after"] = load()
         nbytes = disk_use(workdir)
@@ -81,9 +75,7 @@ def main(argv=None) -> None:
         excerpt = table_excerpt(table)
         (REPO / FIGURE).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(workdir / FIGURE_SOURCE, REPO / FIGURE)
-    text = args.readme.read_text(encoding="utf-8")
-    body = block(excerpt, seconds, nbytes, info)
-    args.readme.write_text(replace_block(text, START, END, body), encoding="utf-8")
+    rewrite_block(args.readme, START, END, block(excerpt, seconds, nbytes, info))
     print(f"{args.readme}: demo block written ({seconds:.0f} s, {nbytes / 1e6:.0f} MB)")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -23,11 +22,10 @@ from docrun import (  # noqa: E402
     disk_use,
     job_peaks,
     load,
-    machine,
     minutes,
-    replace_block,
+    rewrite_block,
     run_snakemake,
-    snapshot,
+    snapshot_run,
 )
 
 COMMAND = "python tools/rehearsal_cost.py"
@@ -63,21 +61,14 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
-    info = {"machine": machine(), "load_before": load()}
-    with tempfile.TemporaryDirectory(prefix="hwbench-rehearsal-") as tmp:
-        source, workdir = Path(tmp, "source"), Path(tmp, "run")
-        source.mkdir()
-        workdir.mkdir()
-        info["commit"] = snapshot(source)
+    with snapshot_run("hwbench-rehearsal-") as (source, workdir, info):
         configs = [str(source / "config/paper.yaml"), str(source / "config/rehearsal.yaml")]
         seconds = run_snakemake(
             source, workdir, ["--cores", "all", "--configfile", *configs, "--", *TABLES]
         )
         info["load_after"] = load()
         nbytes, peaks = disk_use(workdir), job_peaks(workdir)
-    text = args.doc.read_text(encoding="utf-8")
-    body = block(seconds, nbytes, peaks, info)
-    args.doc.write_text(replace_block(text, START, END, body), encoding="utf-8")
+    rewrite_block(args.doc, START, END, block(seconds, nbytes, peaks, info))
     print(f"{args.doc}: rehearsal block written ({seconds:.0f} s)")
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tarfile
 
 import numpy as np
 import pytest
 
 from hwbench.datasets import cifar, deepwriting, safe_pickle
-from tests._datasets_support import deepwriting_tar, write
+from tests._datasets_support import deepwriting_tar, tar_gz_bytes, write
 
 
 class Payload:
@@ -22,16 +21,6 @@ class Payload:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
-
-
-def _tar_gz(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def _evil_npz(marker) -> bytes:
@@ -53,7 +42,7 @@ def test_crafted_deepwriting_npz_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     archive = write(
         tmp_path / "raw" / "deepwriting_dataset.tar.gz",
-        _tar_gz({"deepwriting_training.npz": _evil_npz(marker)}),
+        tar_gz_bytes({"deepwriting_training.npz": _evil_npz(marker)}),
     )
     with pytest.raises(deepwriting.DeepWritingFormatError) as err:
         deepwriting.build_deepwriting_manifest(
@@ -86,7 +75,7 @@ def test_crafted_cifar_pickle_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     evil = pickle.dumps({"fine_label_names": Payload(marker)})
     archive = write(
-        tmp_path / cifar.ARCHIVE, _tar_gz({cifar.META: evil, "cifar-100-python/train": evil})
+        tmp_path / cifar.ARCHIVE, tar_gz_bytes({cifar.META: evil, "cifar-100-python/train": evil})
     )
     with pytest.raises(safe_pickle.UnsafePickleError, match="refusing to unpickle"):
         cifar.read_cifar100({cifar.ARCHIVE: archive})

@@ -43,9 +43,13 @@ def config_comments(text: str) -> str:
     return "\n".join(line[line.index("#") :] for line in text.splitlines() if "#" in line)
 
 
+# A block a command writes into a YAML file: # name:start (command) ... # name:end
+YAML_GENERATED = re.compile(r"# ([\w-]+):start\b.*?# \1:end", re.S)
+
+
 def prose(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
-    return config_comments(text) if path.suffix == ".yaml" else text
+    return config_comments(YAML_GENERATED.sub("", text)) if path.suffix == ".yaml" else text
 
 
 @cache
@@ -227,6 +231,8 @@ BLOCK_CHECKS = {
     "python tools/rehearsal_cost.py": check_rehearsal_block,
     # benchmarks/cost.py's block: tests/test_bench_cost.py recomputes its arithmetic.
     "python benchmarks/cost.py --docs": None,
+    # benchmarks/gpu.py's block: it runs on a GPU only; until then the block says so.
+    "python benchmarks/gpu.py": None,
 }
 
 
@@ -283,9 +289,10 @@ REPO_PATH = re.compile(
     r"(?<![\w./-])((?:hwbench|workflow|docs|tests|benchmarks|config|profiles|tools|requirements|\.ci)"
     r"/[\w./{},<>-]*[\w/}>])(\*?)"
 )
-OUTPUTS = ("benchmarks/jobs/",)
+# steps-cuda.json: written by `benchmarks/cost.py --device cuda` on a GPU.
+OUTPUTS = ("benchmarks/jobs/", "benchmarks/measured/steps-cuda.json")
 # Paths the docs name as gone on purpose (what was dropped and why).
-GONE = {"workflow/envs/hwbench.yaml"}
+GONE = {"workflow/envs/hwbench.yaml", "profiles/kubernetes"}
 CONFIG_KEY = re.compile(r"`([a-z][a-z_0-9]*(?:\.(?:[a-z_0-9]+|<[a-z_]+>))+)`")
 FILE_SUFFIX = re.compile(r"\.(?:smk|csv|md|py|yaml|json|png|tsv|txt|npy|pt|html|log|sif)$")
 

@@ -103,7 +103,7 @@ class FileState:
 
 def _file_state(spec, entry, raw: Path, local_copy, single: bool, cache) -> FileState:
     """State of one registry file: the first copy the pipeline would take, else its .part."""
-    for path, kind in _candidates(spec, entry, local_copy, raw, single):
+    for path, kind, _configured in _candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
         expect = entry.payload if kind == "payload" else entry

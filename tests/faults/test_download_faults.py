@@ -151,7 +151,7 @@ def test_local_copy_file_with_wrong_bytes_names_the_config_key(tmp_path, server,
 
 
 def test_local_copy_folder_with_wrong_bytes_names_the_config_key(tmp_path, server):
-    names = tuple(f.name for f in registry.KANNADA_MNIST.files)
+    names = tuple(f.name for f in registry.KANNADA_MNIST.files_for())  # the IDX form
     contents, _ = mnist_like(names, seed=3)
     spec = served_spec(registry.KANNADA_MNIST, server, contents)
     folder = tmp_path / "kannada"

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwbench.datasets import registry
-from hwbench.datasets.download import Digest, _candidates, check_format, digest_file, match
+from hwbench.datasets.download import Digest, check_format, copy_candidates, digest_file, match
 from hwbench.datasets.rules import config_datasets, data_options, standin_enabled
 from hwbench.store import write_csv, write_json, write_text
 
@@ -103,7 +103,7 @@ class FileState:
 
 def _file_state(spec, entry, raw: Path, local_copy, single: bool, cache) -> FileState:
     """State of one registry file: the first copy the pipeline would take, else its .part."""
-    for path, kind, _configured in _candidates(spec, entry, local_copy, raw, single):
+    for path, kind, _configured in copy_candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
         expect = entry.payload if kind == "payload" else entry

@@ -182,7 +182,7 @@ def _known_names(spec: DatasetSpec) -> list[str]:
     return names
 
 
-def _candidates(
+def copy_candidates(
     spec: DatasetSpec, entry: RemoteFile, local_copy: str | None, raw: Path, single: bool
 ):
     """(path, kind, configured) where a copy of ``entry`` may already be: kind 'file' or
@@ -268,7 +268,7 @@ def find_local(
     # A local_copy file with another name is taken only when there is no doubt
     # which registry file it stands for.
     single = len(spec.files_for(variant)) == 1
-    for path, kind, configured in _candidates(spec, entry, local_copy, raw, single):
+    for path, kind, configured in copy_candidates(spec, entry, local_copy, raw, single):
         if not path.is_file():
             continue
         try:

@@ -309,9 +309,10 @@ def test_gpu_jobs_run_side_by_side_with_their_resources(slurm_cluster, workdir, 
 # One Table 4 job that trains long enough for SLURM's warning to land mid-epoch: a
 # ResNet-18 on batches of 4, three epochs of about 300 steps. slurmctld checks time limits
 # every 30 s (PERIODIC_TIMEOUT, controller.c), so the warning can come that long after the
-# test moves the limit; a CI machine ran two epochs of 80 steps in under 30 s, before the
-# warning came. No periodic mid-epoch checkpoints (train.checkpoint_every_s), so a mid-epoch
-# resume can only come from the checkpoint written on the signal.
+# test moves the limit; on a CI machine the whole job of two epochs of 80 steps took 33 s
+# and ended before the warning came. No periodic mid-epoch checkpoints
+# (train.checkpoint_every_s), so a mid-epoch resume can only come from the checkpoint
+# written on the signal.
 PREEMPT = {
     "synth": {
         "synth": {
@@ -418,7 +419,7 @@ def test_preempted_training_resumes_exactly(slurm_cluster, workdir, tmp_path):
     assert proc.returncode == 0, log[-4000:]
     tries = [i for i, rule in _submitted(log).items() if rule == "multiscript_train"]
     assert len(tries) > 1, (
-        f"one try only: the training ended {ran_on:.0f} s after the limit moved, before "
+        f"one try only: the run ended {ran_on:.0f} s after the limit moved, before "
         "SLURM's warning (slurmctld checks limits every 30 s); PREEMPT trains too briefly "
         f"for this machine\n{log[-4000:]}"
     )
